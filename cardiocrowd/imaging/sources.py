@@ -1,0 +1,152 @@
+"""Where instances come from: files, folders and zips on this server, or a DICOMweb server.
+
+Each source yields `Candidate`s whose `load()` returns a checked pydicom Dataset or raises
+InvalidDicom; a source that cannot be read at all raises SourceUnavailable.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.dataset import Dataset
+
+from .validation import InvalidDicom, check_dataset, read_part10
+
+
+class SourceUnavailable(Exception):
+    """The source as a whole cannot be read (missing path, unreachable or failing server)."""
+
+
+class UnsafeArchive(InvalidDicom):
+    """A zip that would write outside its folder or expand beyond the limit."""
+
+
+@dataclass
+class Candidate:
+    reference: str
+    load: Callable[[], Dataset]
+
+
+# --- files, folders and zips -------------------------------------------------------------------
+
+
+def check_zip_members(archive: zipfile.ZipFile, archive_name: str, max_bytes: int) -> list[zipfile.ZipInfo]:
+    """Regular members of a zip, after refusing path traversal and zip bombs. Raises UnsafeArchive."""
+    members, expanded = [], 0
+    for info in archive.infolist():
+        name = PurePosixPath(info.filename.replace("\\", "/"))
+        if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
+            raise UnsafeArchive(f"{archive_name}: member {info.filename!r} escapes the archive (path traversal)")
+        if info.is_dir():
+            continue
+        expanded += info.file_size
+        if expanded > max_bytes:
+            raise UnsafeArchive(f"{archive_name}: expands beyond the {max_bytes} byte upload limit")
+        members.append(info)
+    return members
+
+
+def is_zip(path: Path) -> bool:
+    return path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)
+
+
+def file_candidates(paths: list[str | Path], max_zip_bytes: int) -> list[Candidate]:
+    """Every file under `paths` (folders recursively, zips by member). Raises SourceUnavailable, UnsafeArchive."""
+    candidates: list[Candidate] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for folder, subfolders, names in os.walk(path):
+                subfolders.sort()
+                for name in sorted(names):
+                    if not name.startswith(".") and name.upper() != "DICOMDIR":
+                        candidates.extend(_path_candidates(Path(folder) / name, max_zip_bytes, path))
+        elif path.is_file():
+            candidates.extend(_path_candidates(path, max_zip_bytes, path.parent))
+        else:
+            raise SourceUnavailable(f"no such file or folder: {raw}")
+    return candidates
+
+
+def _path_candidates(path: Path, max_zip_bytes: int, root: Path) -> list[Candidate]:
+    reference = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    if not is_zip(path):
+        return [Candidate(reference, lambda path=path: read_part10(str(path)))]
+    with zipfile.ZipFile(path) as archive:
+        members = check_zip_members(archive, reference, max_zip_bytes)
+
+    def loader(member: zipfile.ZipInfo) -> Callable[[], Dataset]:
+        def load() -> Dataset:
+            with zipfile.ZipFile(path) as archive:
+                return read_part10(archive.read(member))
+        return load
+
+    return [Candidate(f"{reference}:{member.filename}", loader(member)) for member in members]
+
+
+# --- DICOMweb ------------------------------------------------------------------------------------
+
+STORED_TRANSFER_SYNTAX = (("application/dicom", "*"),)  # ask for the stored syntax: keep compression
+NUMBER_OF_SERIES_RELATED_INSTANCES = "00201209"
+STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = "0020000D", "0020000E"
+
+
+def dicomweb_client(*, url: str, auth: str = "none", username: str = "", secret: str = "") -> DICOMwebClient:
+    session = requests.Session()
+    if auth == "basic":
+        session.auth = (username, secret)
+    elif auth == "bearer":
+        session.headers["Authorization"] = f"Bearer {secret}"
+    return DICOMwebClient(url=url, session=session)
+
+
+def _first(attributes: dict, tag: str, default=None):
+    values = attributes.get(tag, {}).get("Value") or []
+    return values[0] if values else default
+
+
+def _source_call(url: str, call: Callable):
+    try:
+        return call()
+    except requests.exceptions.ConnectionError as error:
+        raise SourceUnavailable(f"DICOMweb source {url} is unreachable: {error.__class__.__name__}") from None
+    except requests.exceptions.Timeout:
+        raise SourceUnavailable(f"DICOMweb source {url} timed out") from None
+    except requests.exceptions.HTTPError as error:
+        status = error.response.status_code if error.response is not None else "an error"
+        raise SourceUnavailable(f"DICOMweb source {url} answered {status}: {error}") from None
+
+
+def plan_dicomweb(
+    client: DICOMwebClient, *, study_uids: list[str], query: dict[str, str] | None
+) -> list[tuple[str, str, int]]:
+    """(study, series, instance count) to pull, from study UIDs or a QIDO-RS study query."""
+    url = client.base_url
+    if not study_uids:
+        studies = _source_call(url, lambda: client.search_for_studies(search_filters=query or {}))
+        study_uids = [_first(study, STUDY_INSTANCE_UID) for study in studies]
+    plan = []
+    for study_uid in study_uids:
+        series = _source_call(url, lambda: client.search_for_series(study_instance_uid=study_uid))
+        if not series:
+            raise SourceUnavailable(f"DICOMweb source {url} has no study {study_uid}")
+        for attributes in series:
+            count = int(_first(attributes, NUMBER_OF_SERIES_RELATED_INSTANCES, 0) or 0)
+            plan.append((study_uid, _first(attributes, SERIES_INSTANCE_UID), count))
+    return plan
+
+
+def iter_dicomweb_series(client: DICOMwebClient, study_uid: str, series_uid: str) -> Iterator[Candidate]:
+    """One WADO-RS request per series (multipart), stored transfer syntax. Raises SourceUnavailable."""
+    datasets = _source_call(client.base_url, lambda: client.retrieve_series(
+        study_uid, series_uid, media_types=STORED_TRANSFER_SYNTAX))
+    for position, dataset in enumerate(datasets, start=1):
+        def load(dataset: Dataset = dataset) -> Dataset:
+            check_dataset(dataset)
+            return dataset
+        yield Candidate(f"series {series_uid} #{position}", load)

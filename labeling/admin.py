@@ -1,0 +1,6 @@
+from django.contrib import admin
+
+from .models import Assignment, Item
+
+admin.site.register(Item)
+admin.site.register(Assignment)
