@@ -309,8 +309,15 @@ def _add_method_code(dataset: Dataset, code: tuple[str, str]) -> None:
 # --- Burned-in annotation ----------------------------------------------------------------------
 
 
+# Modalities that routinely burn patient text into the pixels: an absent flag is not a "NO".
+BURNED_IN_UNLESS_SAID_OTHERWISE = {"US", "SC", "XC", "OT", "ES"}
+
+
 def has_burned_in_annotation(dataset: Dataset) -> bool:
-    return str(dataset.get("BurnedInAnnotation", "")).strip().upper() == "YES"
+    flag = str(dataset.get("BurnedInAnnotation", "")).strip().upper()
+    if flag:
+        return flag == "YES"
+    return str(dataset.get("Modality", "")).upper() in BURNED_IN_UNLESS_SAID_OTHERWISE
 
 
 def matching_mask_rules(dataset: Dataset, rules: list[dict]) -> list[dict]:

@@ -93,10 +93,11 @@ def build_frame_index(path: str) -> FrameIndex:
 
 
 def _native_index(dataset: pydicom.Dataset, value_offset: int, length: int, frame_count: int) -> FrameIndex:
-    bits = int(dataset.BitsAllocated)
-    frame_bytes = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1)) * bits // 8
-    if bits % 8:
-        raise FrameIndexError(f"BitsAllocated {bits} frames are not byte aligned")
+    frame_bits = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1)) * int(
+        dataset.BitsAllocated)
+    if frame_bits % 8:  # 1-bit frames (segmentations) whose pixel count is not a multiple of 8
+        raise FrameIndexError("frames of BitsAllocated 1 do not start on byte boundaries")
+    frame_bytes = frame_bits // 8
     if frame_bytes * frame_count > length:
         raise FrameIndexError(
             f"pixel data holds {length} bytes, {frame_count} frames need {frame_bytes * frame_count}"

@@ -1,0 +1,82 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from cardiocrowd.accounts.models import Membership
+
+from .factories import MembershipFactory, ProjectFactory, UserFactory
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("CARDIOCROWD_SHARED_DATA", REPOSITORY.parent / "shared" / "data"))
+DICOM_DATA = SHARED_DATA / "dicom"
+ECHO_CINE = DICOM_DATA / "pydicom-data" / "color3d_jpeg_baseline.dcm"
+SUNNYBROOK_PATIENT = DICOM_DATA / "sunnybrook" / "dicoms" / "SCD0000101"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_data_present() -> None:
+    if not DICOM_DATA.is_dir():
+        pytest.exit(f"test data not found at {DICOM_DATA} (set CARDIOCROWD_SHARED_DATA)", returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_data_dir(settings, tmp_path) -> None:
+    settings.CARDIOCROWD_DATA_DIR = tmp_path / "data"
+    settings.CARDIOCROWD_DATA_DIR.mkdir()
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(slug="echo-study")
+
+
+def _member(project, role: str, username: str):
+    return MembershipFactory(project=project, role=role, user=UserFactory(username=username)).user
+
+
+@pytest.fixture
+def admin_user(project):
+    user = _member(project, Membership.Role.ADMIN, "admin")
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
+
+
+@pytest.fixture
+def reviewer(project):
+    return _member(project, Membership.Role.EXPERT, "cardiologist")
+
+
+@pytest.fixture
+def annotator(project):
+    return _member(project, Membership.Role.CROWD, "crowd1")
+
+
+@pytest.fixture
+def other_annotator(project):
+    return _member(project, Membership.Role.CROWD, "crowd2")
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def copy_of(tmp_path):
+    """Copy shared files into a temp folder (tests never write into ../shared)."""
+    def copy(*sources: Path, folder: str = "input") -> Path:
+        target = tmp_path / folder
+        target.mkdir(exist_ok=True)
+        for source in sources:
+            shutil.copy(source, target / source.name)
+        return target
+    return copy

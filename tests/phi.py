@@ -1,0 +1,50 @@
+"""What counts as identifying in a source file, for the sweeps that check none of it is served."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from cardiocrowd.imaging.deid import TAG_ACTIONS
+
+# Values too generic to prove a leak (they appear in de-identified data for other reasons).
+NOT_IDENTIFYING = {"ANONYMIZED", "ANONYMOUS", "UNKNOWN", "NONE", "YES", "NO"}
+TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC", "DA", "DT", "UI", "AE", "CS"}
+
+
+def identifying_values(path: Path, min_length: int = 4) -> set[str]:
+    """Every textual value of an Annex E attribute or a private element, at every depth, less the
+    values that the file also carries in attributes the profile keeps (a code meaning such as
+    "ECHOCARDIOGRAM" that is also a study description identifies nobody)."""
+    values: set[str] = set()
+    kept: set[str] = set()
+
+    def visit(dataset: Dataset) -> None:
+        for element in dataset:
+            if element.VR == "SQ":
+                for item in element.value:
+                    visit(item)
+                continue
+            listed = int(element.tag) in TAG_ACTIONS
+            private_creator = element.tag.is_private and element.tag.element < 0x0100  # a vendor's name
+            if element.VR not in TEXT_VRS or element.value in (None, "") or private_creator:
+                continue
+            if not (listed or element.tag.is_private):
+                raw = element.value if element.VM > 1 else [element.value]
+                kept.update(str(value).strip() for value in raw)
+                continue
+            raw = element.value if element.VM > 1 else [element.value]
+            for value in raw:
+                # name components count on their own: "Citizen" alone still identifies
+                words = str(value).replace("^", " ").split() if element.VR == "PN" else []
+                for text in {str(value).strip(), *words}:
+                    if len(text) >= min_length and text.upper() not in NOT_IDENTIFYING:
+                        values.add(text)
+
+    visit(pydicom.dcmread(path))
+    return {value for value in values if value not in kept and value.upper() not in {k.upper() for k in kept}}
+
+
+def leaks(blob: bytes, values: set[str]) -> set[str]:
+    return {value for value in values if value.encode() in blob}
