@@ -80,3 +80,36 @@ def copy_of(tmp_path):
             shutil.copy(source, target / source.name)
         return target
     return copy
+
+
+@pytest.fixture
+def ingest():
+    """Ingest files straight through the service, as a worker would."""
+    from cardiocrowd.imaging.services import ingest_dataset
+    from cardiocrowd.imaging.validation import read_part10
+
+    def run(project, *paths: Path):
+        return [ingest_dataset(project=project, dataset=read_part10(str(path))) for path in paths]
+    return run
+
+
+@pytest.fixture
+def assign():
+    """Give a worker an open assignment on an item covering an instance, a series or a study."""
+    from labeling.models import Assignment, Item
+
+    def run(worker, *, instance=None, series=None, study=None, state=Assignment.State.OPEN):
+        series = series or (instance.series if instance else None)
+        study = study or (series.study if series else None)
+        item = Item.objects.create(project=study.project, study=study, series=series, instance=instance)
+        return Assignment.objects.create(item=item, worker=worker, state=state)
+    return run
+
+
+@pytest.fixture(scope="session")
+def orthanc():
+    from .orthanc import OrthancServer
+
+    server = OrthancServer().start()
+    yield server
+    server.stop()

@@ -58,7 +58,7 @@ class FolderImportView(APIView):
         try:
             paths = [str(services.check_import_folder(path)) for path in data.validated_data["paths"]]
         except services.ImportNotAllowed as error:
-            raise ValidationError({"paths": str(error)}) from None
+            raise ValidationError({"paths": [str(error)]}) from None
         with transaction.atomic():
             job = services.create_import_job(project=access.project, kind=ImportJob.Kind.FOLDER,
                                              parameters={"paths": paths}, user=request.user)
