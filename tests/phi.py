@@ -1,6 +1,7 @@
 """What counts as identifying in a source file, for the sweeps that check none of it is served."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pydicom
@@ -13,7 +14,7 @@ NOT_IDENTIFYING = {"ANONYMIZED", "ANONYMOUS", "UNKNOWN", "NONE", "YES", "NO"}
 TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC", "DA", "DT", "UI", "AE", "CS"}
 
 
-def identifying_values(path: Path, min_length: int = 4) -> set[str]:
+def identifying_values(*paths: Path, min_length: int = 4) -> set[str]:
     """Every textual value of an Annex E attribute or a private element, at every depth, less the
     values that the file also carries in attributes the profile keeps (a code meaning such as
     "ECHOCARDIOGRAM" that is also a study description identifies nobody)."""
@@ -42,9 +43,21 @@ def identifying_values(path: Path, min_length: int = 4) -> set[str]:
                     if len(text) >= min_length and text.upper() not in NOT_IDENTIFYING:
                         values.add(text)
 
-    visit(pydicom.dcmread(path))
-    return {value for value in values if value not in kept and value.upper() not in {k.upper() for k in kept}}
+    for path in paths:
+        visit(pydicom.dcmread(path))
+    kept_text = "\n".join(kept).upper()
+    return {value for value in values if value.upper() not in kept_text}
 
 
 def leaks(blob: bytes, values: set[str]) -> set[str]:
-    return {value for value in values if value.encode() in blob}
+    """Values found in `blob`: long ones anywhere, short ones (< 6 characters) only as a whole token,
+    since "0010" inside some longer number proves nothing."""
+    found = set()
+    for value in values:
+        encoded = value.encode()
+        if len(value) >= 6:
+            if encoded in blob:
+                found.add(value)
+        elif re.search(rb"(?<![A-Za-z0-9.])" + re.escape(encoded) + rb"(?![A-Za-z0-9.])", blob):
+            found.add(value)
+    return found
