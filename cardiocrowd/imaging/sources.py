@@ -102,7 +102,10 @@ def dicomweb_client(*, url: str, auth: str = "none", username: str = "", secret:
         session.auth = (username, secret)
     elif auth == "bearer":
         session.headers["Authorization"] = f"Bearer {secret}"
-    return DICOMwebClient(url=url, session=session)
+    client = DICOMwebClient(url=url, session=session)
+    # Ride out a brief outage (3 attempts, 0.2 s then 0.4 s apart), but fail a dead source in about a second.
+    client.set_http_retry_params(retry=True, max_attempts=3, wait_exponential_multiplier=100)
+    return client
 
 
 def _first(attributes: dict, tag: str, default=None):

@@ -1,0 +1,122 @@
+"""Pulling from a real PACS: Orthanc with its DICOMweb plugin, through dicomweb-client."""
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pydicom
+import pytest
+import requests
+
+from cardiocrowd.imaging import services
+from cardiocrowd.imaging.models import ImportJob, Instance, Series, Study
+from tests.conftest import DICOM_DATA, ECHO_CINE, SUNNYBROOK_PATIENT
+from tests.orthanc import free_port
+
+pytestmark = pytest.mark.orthanc
+
+SUNNYBROOK_SLICE = [SUNNYBROOK_PATIENT / f"{n}.dcm" for n in range(41, 61)]  # one slice, 20 phases
+J2K = DICOM_DATA / "pydicom" / "MR_small_jp2klossless.dcm"
+
+
+@pytest.fixture(scope="module")
+def pacs(orthanc):
+    orthanc.upload(*SUNNYBROOK_SLICE, ECHO_CINE, J2K)
+    return orthanc
+
+
+def study_uid(path) -> str:
+    return pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID
+
+
+def run_job(project, **parameters) -> ImportJob:
+    job = services.create_import_job(project=project, kind=ImportJob.Kind.DICOMWEB, parameters=parameters,
+                                     user=None, enqueue=False)
+    return services.run_import_job(job_id=job.pk)
+
+
+def test_studies_are_pulled_by_uid_and_stored_de_identified(project, pacs):
+    project.burned_in_policy = "mask"
+    project.pixel_mask_rules = [{"modality": "US", "height": 62, "width": 130}]
+    project.save()
+
+    job = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICE[0]), study_uid(ECHO_CINE),
+                                                              study_uid(J2K)])
+
+    assert (job.status, job.total, job.done, job.imported, job.refused) == ("succeeded", 22, 22, 22, 0)
+    syntaxes = sorted(Instance.objects.filter(project=project).values_list("transfer_syntax_uid", flat=True).distinct())
+    assert syntaxes == ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.90"]
+    echo = Instance.objects.get(project=project, number_of_frames=120)
+    assert echo.frame_time_ms == 33.333 and echo.pixels_masked
+    assert Study.objects.filter(project=project).count() == 3
+    assert study_uid(ECHO_CINE) not in set(Study.objects.values_list("study_uid", flat=True))
+
+
+def test_a_second_pull_adds_nothing(project, pacs):
+    first = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICE[0])])
+
+    second = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICE[0])])
+
+    assert (first.imported, second.imported, second.duplicates) == (20, 0, 20)
+    assert Instance.objects.filter(project=project).count() == 20
+
+
+def test_a_qido_query_selects_the_studies_to_pull(project, pacs):
+    job = run_job(project, url=pacs.dicomweb_url, query={"ModalitiesInStudy": "MR"})
+
+    assert job.status == "succeeded"
+    assert set(Series.objects.filter(study__project=project).values_list("modality", flat=True)) == {"MR"}
+    assert Instance.objects.filter(project=project).count() == 21
+
+
+def test_an_unreachable_source_fails_the_job_with_the_reason(project):
+    url = f"http://127.0.0.1:{free_port()}/dicom-web"
+
+    job = run_job(project, url=url, study_uids=["1.2.3"])
+
+    assert job.status == "failed"
+    assert job.failure_reason.startswith(f"DICOMweb source {url} is unreachable")
+    assert Instance.objects.count() == 0
+
+
+def test_an_unknown_study_fails_the_job(project, pacs):
+    job = run_job(project, url=pacs.dicomweb_url, study_uids=["1.2.3.4.5.6"])
+
+    assert (job.status, job.failure_reason) == ("failed", f"DICOMweb source {pacs.dicomweb_url} has no study 1.2.3.4.5.6")
+
+
+class FailingRetrieveProxy(BaseHTTPRequestHandler):
+    """Forwards to Orthanc, but the PACS 'breaks' when the second series is retrieved."""
+
+    upstream = ""
+    broken_series = ""
+
+    def do_GET(self):  # noqa: N802
+        if self.broken_series and self.path.endswith(f"/series/{self.broken_series}"):
+            self.send_response(500)
+            self.end_headers()
+            return
+        upstream = requests.get(self.upstream + self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
+        self.send_response(upstream.status_code)
+        self.send_header("Content-Type", upstream.headers.get("Content-Type", "application/octet-stream"))
+        self.send_header("Content-Length", str(len(upstream.content)))
+        self.end_headers()
+        self.wfile.write(upstream.content)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_source_failing_mid_import_keeps_what_was_imported_consistent(project, pacs):
+    echo_series = pydicom.dcmread(ECHO_CINE, stop_before_pixels=True).SeriesInstanceUID
+    FailingRetrieveProxy.upstream, FailingRetrieveProxy.broken_series = pacs.url, echo_series
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), FailingRetrieveProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        job = run_job(project, url=f"http://127.0.0.1:{proxy.server_port}/dicom-web",
+                      study_uids=[study_uid(SUNNYBROOK_SLICE[0]), study_uid(ECHO_CINE)])
+    finally:
+        proxy.shutdown()
+
+    assert job.status == "failed" and " answered 500" in job.failure_reason
+    assert (job.imported, job.done) == (20, 20)
+    stored = Instance.objects.filter(project=project)
+    assert stored.count() == 20 and all(instance.frame_index for instance in stored)
