@@ -1,0 +1,63 @@
+"""An upload goes through the real broker (RabbitMQ) to a Celery worker process."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from cardiocrowd.celery import app as celery_app
+from cardiocrowd.imaging.models import ImportJob, Instance
+from tests.conftest import REPOSITORY, SUNNYBROOK_PATIENT
+from tests.imaging.test_upload_api import file_upload, upload_url
+
+pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def worker(tmp_path):
+    queue = f"imports-{os.getpid()}-{time.monotonic_ns()}"  # a queue of its own: no stale messages
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "CARDIOCROWD_DATA_DIR": str(settings.CARDIOCROWD_DATA_DIR),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--pool", "solo",
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=REPOSITORY, env=environment, stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_routes = {"cardiocrowd.imaging.tasks.*": {"queue": queue}}
+    yield process
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_routes = settings.CELERY_TASK_ROUTES
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def wait_for(job_id: int, seconds: float = 60) -> ImportJob:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job = ImportJob.objects.get(pk=job_id)
+        if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job.status} after {seconds} s")
+
+
+def test_upload_is_imported_by_a_worker_through_rabbitmq(api_client, admin_user, project, worker):
+    files = [file_upload(f"{n}.dcm", (SUNNYBROOK_PATIENT / f"{n}.dcm").read_bytes()) for n in range(1, 11)]
+    api_client.force_authenticate(admin_user)
+
+    response = api_client.post(upload_url(project), {"files": files}, format="multipart")
+    job = wait_for(response.json()["id"])
+
+    assert response.status_code == 202 and response.json()["status"] == "queued"
+    assert (job.status, job.total, job.done, job.imported) == ("succeeded", 10, 10, 10)
+    assert Instance.objects.filter(project=project).count() == 10
+    progress = api_client.get(f"/api/projects/{project.slug}/imports/{job.pk}/").json()
+    assert (progress["done"], progress["total"]) == (10, 10)
