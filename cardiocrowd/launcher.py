@@ -92,32 +92,36 @@ def main() -> int:
                           "--workers", "2", "--threads", "4", "--access-logfile", "-"],
                          cwd=REPOSITORY, env=env, stdout=logs["web"], stderr=subprocess.STDOUT),
     ]
-
-    def stop(*_: object) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_serving(url)
+        print(f"\nCardioCrowd is running at {url}  (API docs: {url}api/docs/, DICOMweb: {url}dicomweb/demo/)")
+        print("project: demo — logins (username / password):")
+        print("\n".join("  " + line for line in logins.splitlines() if "/" in line))
+        print(f"logs and data: {folder}   — Ctrl-C stops everything", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        print("a platform process ended unexpectedly; see the logs in", folder, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
         for child in children:
             child.terminate()
         for child in children:
             child.wait(timeout=30)
-        raise SystemExit(0)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(100):
+
+def wait_until_serving(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    print(f"\nCardioCrowd is running at {url}  (API docs: {url}api/docs/, DICOMweb: {url}dicomweb/demo/)")
-    print("project: demo — logins (username / password):")
-    print("\n".join("  " + line for line in logins.splitlines() if "/" in line))
-    print(f"logs and data: {folder}   — Ctrl-C stops everything", flush=True)
-    while all(child.poll() is None for child in children):
-        time.sleep(1)
-    print("a platform process ended unexpectedly; see the logs in", folder, file=sys.stderr)
-    stop()
-    return 1
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise RuntimeError(f"the web server did not answer at {url} within {seconds:.0f} s")
 
 
 if __name__ == "__main__":
