@@ -1,0 +1,150 @@
+"""Ingest throughput from a DICOMweb PACS, and WADO-RS frame latency of a 120-frame echo cine.
+
+    python tests/benchmarks/bench_ingest.py [--frames-per-position 300]
+
+Self-contained: starts its own Orthanc (Debian packages orthanc, orthanc-dicomweb) and a fresh
+database on the PostgreSQL at BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432), pulls
+Sunnybrook cardiac MR and the echo cine from Orthanc through dicomweb-client (de-identifying on
+the way in), then serves frames through gunicorn and times them over HTTP keep-alive. The last
+line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY))
+from tests.orthanc import OrthancServer, free_port  # noqa: E402
+
+DATA = Path(os.environ.get("CARDIOCROWD_SHARED_DATA", REPOSITORY.parent / "shared" / "data")) / "dicom"
+ECHO = DATA / "pydicom-data" / "color3d_jpeg_baseline.dcm"
+SUNNYBROOK = sorted((DATA / "sunnybrook" / "dicoms").rglob("*.dcm"))
+ECHO_BANNER = {"modality": "US", "x": 0, "y": 0, "width": 130, "height": 62}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames-per-position", type=int, default=300)
+    arguments = parser.parse_args()
+
+    server_url = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+    database = f"cardiocrowd_bench_{os.getpid()}"
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "cardiocrowd.settings",
+        "DJANGO_SECRET_KEY": "benchmark-only",
+        "DATABASE_URL": f"{server_url}/{database}",
+        "CARDIOCROWD_DATA_DIR": str(folder / "data"),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_COOKIES": "false",
+    })
+    orthanc = OrthancServer().start()
+    web = None
+    try:
+        orthanc.upload(*SUNNYBROOK, ECHO)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        result = measure(orthanc, arguments.frames_per_position, lambda: start_web(folder))
+        web = result.pop("_web")
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait()
+        orthanc.stop()
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    print(json.dumps(result))
+
+
+def start_web(folder: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "4"], cwd=REPOSITORY, env=os.environ.copy(),
+        stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            requests.get(url + "/api/schema/", timeout=2)
+            return process, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start")
+
+
+def measure(orthanc: OrthancServer, frames_per_position: int, start_web) -> dict:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from cardiocrowd.accounts.services import create_project
+    from cardiocrowd.imaging import services
+    from cardiocrowd.imaging.models import ImportJob, Instance
+
+    admin = get_user_model().objects.create_user("bench-admin")
+    project = create_project(slug="bench", name="bench", creator=admin, burned_in_policy="mask",
+                             pixel_mask_rules=[ECHO_BANNER])
+    client = services.dicomweb_client(url=orthanc.dicomweb_url)
+    study_uids = [s["0020000D"]["Value"][0] for s in client.search_for_studies()]
+    job = services.create_import_job(project=project, kind=ImportJob.Kind.DICOMWEB, user=admin, enqueue=False,
+                                      parameters={"url": orthanc.dicomweb_url, "study_uids": study_uids})
+    started = time.perf_counter()
+    job = services.run_import_job(job_id=job.pk)
+    ingest_seconds = time.perf_counter() - started
+    assert job.status == "succeeded" and job.refused == 0, (job.status, job.failure_reason)
+
+    echo = Instance.objects.select_related("series__study").get(project=project, number_of_frames=120)
+    token = Token.objects.create(user=admin).key
+    web, url = start_web()
+    frame_url = (f"{url}/dicomweb/bench/studies/{echo.series.study.study_uid}/series/{echo.series.series_uid}"
+                 f"/instances/{echo.sop_instance_uid}/frames/")
+    headers = {"Authorization": f"Token {token}",
+               "Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
+    positions = {"first": 1, "middle": 60, "last": 120}
+    timings: dict[str, list[float]] = {name: [] for name in positions}
+    with requests.Session() as session:
+        for _ in range(20):  # warm up connections and worker processes
+            session.get(frame_url + "1", headers=headers).raise_for_status()
+        for _ in range(frames_per_position):
+            for name, number in positions.items():  # interleaved, so machine noise hits all three alike
+                began = time.perf_counter()
+                response = session.get(frame_url + str(number), headers=headers)
+                timings[name].append((time.perf_counter() - began) * 1000)
+                response.raise_for_status()
+    return {
+        "ingest_instances": job.imported,
+        "ingest_seconds": round(ingest_seconds, 3),
+        "ingest_instances_per_s": round(job.imported / ingest_seconds, 1),
+        "frame_requests_per_position": frames_per_position,
+        "frame_p50_ms": {name: round(statistics.median(values), 2) for name, values in timings.items()},
+        "frame_p99_ms": {name: round(percentile(values, 0.99), 2) for name, values in timings.items()},
+        "_web": web,
+    }
+
+
+if __name__ == "__main__":
+    main()
