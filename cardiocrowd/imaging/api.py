@@ -23,6 +23,18 @@ from .serializers import (
 )
 
 
+def job_rows(jobs):
+    return services.with_progress(jobs).select_related("created_by").prefetch_related("chunks__problems")
+
+
+def accepted(**job_fields) -> Response:
+    """Record the job, queue it once committed, and answer 202 with the job to poll."""
+    with transaction.atomic():
+        job = services.create_import_job(**job_fields)
+    return Response(ImportJobOutput(job_rows(ImportJob.objects.filter(pk=job.pk)).get()).data,
+                    status=status.HTTP_202_ACCEPTED)
+
+
 class UploadImportView(APIView):
     parser_classes = [MultiPartParser]
 
@@ -43,10 +55,8 @@ class UploadImportView(APIView):
         if problems:
             return Response({"detail": "Upload refused: nothing was stored.", "problems": problems},
                             status=status.HTTP_400_BAD_REQUEST)
-        with transaction.atomic():
-            job = services.create_import_job(project=access.project, kind=ImportJob.Kind.UPLOAD,
-                                             parameters={"staging": str(staging)}, user=request.user)
-        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted(project=access.project, kind=ImportJob.Kind.UPLOAD, parameters={"staging": str(staging)},
+                        user=request.user)
 
 
 class FolderImportView(APIView):
@@ -59,10 +69,8 @@ class FolderImportView(APIView):
             paths = [str(services.check_import_folder(path)) for path in data.validated_data["paths"]]
         except services.ImportNotAllowed as error:
             raise ValidationError({"paths": [str(error)]}) from None
-        with transaction.atomic():
-            job = services.create_import_job(project=access.project, kind=ImportJob.Kind.FOLDER,
-                                             parameters={"paths": paths}, user=request.user)
-        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted(project=access.project, kind=ImportJob.Kind.FOLDER, parameters={"paths": paths},
+                        user=request.user)
 
 
 class DicomWebImportView(APIView):
@@ -77,26 +85,22 @@ class DicomWebImportView(APIView):
             parameters["source_id"] = get_object_or_404(DicomWebSource, project=access.project, name=name).pk
         else:
             parameters["url"] = data.validated_data["url"]
-        with transaction.atomic():
-            job = services.create_import_job(project=access.project, kind=ImportJob.Kind.DICOMWEB,
-                                             parameters=parameters, user=request.user)
-        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted(project=access.project, kind=ImportJob.Kind.DICOMWEB, parameters=parameters,
+                        user=request.user)
 
 
 class ImportJobListView(APIView):
     @extend_schema(responses={200: ImportJobOutput(many=True)})
     def get(self, request: Request, slug: str) -> Response:
         access = get_project_for_admin(request.user, slug)
-        jobs = access.project.import_jobs.select_related("created_by").prefetch_related("problems").order_by("-pk")[:100]
-        return Response(ImportJobOutput(jobs, many=True).data)
+        return Response(ImportJobOutput(job_rows(access.project.import_jobs.order_by("-pk"))[:100], many=True).data)
 
 
 class ImportJobDetailView(APIView):
     @extend_schema(responses={200: ImportJobOutput}, summary="An import job's progress and problems")
     def get(self, request: Request, slug: str, job_id: int) -> Response:
         access = get_project_for_admin(request.user, slug)
-        job = get_object_or_404(access.project.import_jobs.select_related("created_by"), pk=job_id)
-        return Response(ImportJobOutput(job).data)
+        return Response(ImportJobOutput(get_object_or_404(job_rows(access.project.import_jobs), pk=job_id)).data)
 
 
 class DicomWebSourceListView(APIView):

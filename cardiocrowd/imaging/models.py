@@ -63,7 +63,7 @@ class Instance(models.Model):
     frame_index = models.BinaryField(default=b"")
     # DICOM JSON of the de-identified instance, pixel data left out (its BulkDataURI is added per request).
     metadata = models.JSONField(default=dict)
-    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    import_chunk = models.ForeignKey("ImportChunk", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = InstanceQuerySet.as_manager()
@@ -117,6 +117,8 @@ class DicomWebSource(models.Model):
 
 
 class ImportJob(models.Model):
+    """An import, planned into chunks that workers run in parallel; its progress is their sum."""
+
     class Kind(models.TextChoices):
         UPLOAD = "upload"
         FOLDER = "folder"
@@ -131,9 +133,31 @@ class ImportJob(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    # Upload: staging folder; folder: paths; DICOMweb: url/source, study UIDs, query.
+    # Upload: staging folder; folder: paths; DICOMweb: url or source, study UIDs, query.
     parameters = models.JSONField(default=dict)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+
+class ImportChunk(models.Model):
+    """A slice of a job (some files, or one DICOMweb series) that one worker runs start to end.
+
+    A chunk re-run after a lost worker starts its counts afresh; instances it had already stored
+    are found again as its job's own and count as imported, not as duplicates."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    number = models.IntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    parameters = models.JSONField(default=dict)  # {"files": [[path, member, reference]...]} or one series
     total = models.IntegerField(default=0)
     done = models.IntegerField(default=0)
     imported = models.IntegerField(default=0)
@@ -141,14 +165,14 @@ class ImportJob(models.Model):
     refused = models.IntegerField(default=0)
     quarantined = models.IntegerField(default=0)
     failure_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True)
-    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="unique_chunk_number")]
 
 
 class ImportProblem(models.Model):
     """One instance (or file) an import refused, and why."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="problems")
-    reference = models.CharField(max_length=500)  # file name inside the upload, or a position in the job
+    chunk = models.ForeignKey(ImportChunk, on_delete=models.CASCADE, related_name="problems")
+    reference = models.CharField(max_length=500)  # file name inside the upload, or a position in a series
     reason = models.CharField(max_length=500)

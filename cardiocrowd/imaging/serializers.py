@@ -10,8 +10,19 @@ class ImportProblemOutput(serializers.ModelSerializer):
 
 
 class ImportJobOutput(serializers.ModelSerializer):
-    problems = ImportProblemOutput(many=True, read_only=True)
+    """Needs a job from services.with_progress, its chunks' problems prefetched."""
+
     created_by = serializers.CharField(source="created_by.username", default=None)
+    total = serializers.IntegerField(read_only=True)
+    done = serializers.IntegerField(read_only=True)
+    imported = serializers.IntegerField(read_only=True)
+    duplicates = serializers.IntegerField(read_only=True)
+    refused = serializers.IntegerField(read_only=True)
+    quarantined = serializers.IntegerField(read_only=True)
+    problems = serializers.SerializerMethodField()
+
+    def get_problems(self, job) -> list[dict]:
+        return [ImportProblemOutput(problem).data for chunk in job.chunks.all() for problem in chunk.problems.all()]
 
     class Meta:
         model = ImportJob

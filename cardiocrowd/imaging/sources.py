@@ -1,7 +1,8 @@
 """Where instances come from: files, folders and zips on this server, or a DICOMweb server.
 
-Each source yields `Candidate`s whose `load()` returns a checked pydicom Dataset or raises
-InvalidDicom; a source that cannot be read at all raises SourceUnavailable.
+Files yield `FileRef`s and DICOMweb series yield `Candidate`s; both have a `reference` and a
+`load()` that returns a checked pydicom Dataset or raises InvalidDicom. A source that cannot
+be read at all raises SourceUnavailable.
 """
 from __future__ import annotations
 
@@ -55,9 +56,24 @@ def is_zip(path: Path) -> bool:
     return path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)
 
 
-def file_candidates(paths: list[str | Path], max_zip_bytes: int) -> list[Candidate]:
+@dataclass(frozen=True)
+class FileRef:
+    """One instance on this server: a file, or a member of a zip. Serializable into a task."""
+
+    path: str
+    member: str | None
+    reference: str  # what a person sees in progress and problems
+
+    def load(self) -> Dataset:
+        if self.member is None:
+            return read_part10(self.path)
+        with zipfile.ZipFile(self.path) as archive:
+            return read_part10(archive.read(self.member))
+
+
+def list_files(paths: list[str | Path], max_zip_bytes: int) -> list[FileRef]:
     """Every file under `paths` (folders recursively, zips by member). Raises SourceUnavailable, UnsafeArchive."""
-    candidates: list[Candidate] = []
+    refs: list[FileRef] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -65,28 +81,21 @@ def file_candidates(paths: list[str | Path], max_zip_bytes: int) -> list[Candida
                 subfolders.sort()
                 for name in sorted(names):
                     if not name.startswith(".") and name.upper() != "DICOMDIR":
-                        candidates.extend(_path_candidates(Path(folder) / name, max_zip_bytes, path))
+                        refs.extend(_file_refs(Path(folder) / name, max_zip_bytes, path))
         elif path.is_file():
-            candidates.extend(_path_candidates(path, max_zip_bytes, path.parent))
+            refs.extend(_file_refs(path, max_zip_bytes, path.parent))
         else:
             raise SourceUnavailable(f"no such file or folder: {raw}")
-    return candidates
+    return refs
 
 
-def _path_candidates(path: Path, max_zip_bytes: int, root: Path) -> list[Candidate]:
-    reference = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+def _file_refs(path: Path, max_zip_bytes: int, root: Path) -> list[FileRef]:
+    reference = str(path.relative_to(root))
     if not is_zip(path):
-        return [Candidate(reference, lambda path=path: read_part10(str(path)))]
+        return [FileRef(str(path), None, reference)]
     with zipfile.ZipFile(path) as archive:
         members = check_zip_members(archive, reference, max_zip_bytes)
-
-    def loader(member: zipfile.ZipInfo) -> Callable[[], Dataset]:
-        def load() -> Dataset:
-            with zipfile.ZipFile(path) as archive:
-                return read_part10(archive.read(member))
-        return load
-
-    return [Candidate(f"{reference}:{member.filename}", loader(member)) for member in members]
+    return [FileRef(str(path), member.filename, f"{reference}:{member.filename}") for member in members]
 
 
 # --- DICOMweb ------------------------------------------------------------------------------------
@@ -145,10 +154,17 @@ def plan_dicomweb(
 
 
 def iter_dicomweb_series(client: DICOMwebClient, study_uid: str, series_uid: str) -> Iterator[Candidate]:
-    """One WADO-RS request per series (multipart), stored transfer syntax. Raises SourceUnavailable."""
-    datasets = _source_call(client.base_url, lambda: client.retrieve_series(
+    """Stream one series (a single multipart WADO-RS request, stored transfer syntax) instance by
+    instance, so a large series never sits in memory whole. Raises SourceUnavailable."""
+    datasets = _source_call(client.base_url, lambda: client.iter_series(
         study_uid, series_uid, media_types=STORED_TRANSFER_SYNTAX))
-    for position, dataset in enumerate(datasets, start=1):
+    position = 0
+    while True:
+        dataset = _source_call(client.base_url, lambda: next(datasets, None))
+        if dataset is None:
+            return
+        position += 1
+
         def load(dataset: Dataset = dataset) -> Dataset:
             check_dataset(dataset)
             return dataset

@@ -10,6 +10,7 @@ from django.db import connection
 
 from cardiocrowd.celery import app as celery_app
 from cardiocrowd.imaging.models import ImportJob, Instance
+from cardiocrowd.imaging.services import with_progress
 from tests.conftest import REPOSITORY, SUNNYBROOK_PATIENT
 from tests.imaging.test_upload_api import file_upload, upload_url
 
@@ -42,7 +43,7 @@ def worker(tmp_path):
 def wait_for(job_id: int, seconds: float = 60) -> ImportJob:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        job = ImportJob.objects.get(pk=job_id)
+        job = with_progress(ImportJob.objects.filter(pk=job_id)).get()
         if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
             return job
         time.sleep(0.2)

@@ -5,7 +5,8 @@ import pydicom
 import pytest
 
 from cardiocrowd.imaging import storage
-from cardiocrowd.imaging.models import ImportJob, Instance
+from cardiocrowd.imaging.models import ImportJob, ImportProblem, Instance
+from cardiocrowd.imaging.services import with_progress
 from tests.conftest import DICOM_DATA, SUNNYBROOK_PATIENT
 
 
@@ -129,7 +130,7 @@ def test_folder_import_inside_an_import_root(api_client, admin_user, project, se
         response = api_client.post(f"/api/projects/{project.slug}/imports/folder/", {"paths": [str(folder)]},
                                    format="json")
 
-    job = ImportJob.objects.get(pk=response.json()["id"])
+    job = with_progress(ImportJob.objects.filter(pk=response.json()["id"])).get()
     assert (job.status, job.imported, job.refused) == ("succeeded", 1, 1)
-    assert [(p.reference, p.reason) for p in job.problems.all()] == [
+    assert [(p.reference, p.reason) for p in ImportProblem.objects.filter(chunk__job=job)] == [
         ("no_meta.dcm", "not a DICOM Part-10 file (no 'DICM' preamble and file meta header)")]

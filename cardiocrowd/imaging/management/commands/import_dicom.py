@@ -1,12 +1,10 @@
 """python manage.py import_dicom --project SLUG PATH...  |  --dicomweb URL [--study UID...] [--query K=V...]"""
-import sys
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cardiocrowd.accounts.models import Project
 from cardiocrowd.accounts.services import create_project
 from cardiocrowd.imaging import services
-from cardiocrowd.imaging.models import ImportJob
+from cardiocrowd.imaging.models import ImportJob, ImportProblem
 
 
 class Command(BaseCommand):
@@ -49,16 +47,14 @@ class Command(BaseCommand):
             project = create_project(slug=slug, name=slug)
         return project
 
-    def draw_progress(self, job: ImportJob) -> None:
-        if not sys.stderr.isatty() and job.done not in (job.total, 0) and job.done % 50:
-            return
+    def draw_progress(self, done: int, total: int) -> None:
         width = 30
-        filled = int(width * job.done / job.total) if job.total else 0
-        self.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {job.done}/{job.total}", ending="")
+        filled = int(width * done / total) if total else 0
+        self.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending="")
         self.stderr.flush()
 
     def report(self, job: ImportJob) -> None:
         self.stdout.write(f"imported {job.imported} (quarantined {job.quarantined}), "
                           f"skipped as duplicate {job.duplicates}, refused {job.refused}")
-        for problem in job.problems.order_by("pk"):
+        for problem in ImportProblem.objects.filter(chunk__job=job).order_by("chunk__number", "pk"):
             self.stdout.write(f"  refused {problem.reference}: {problem.reason}")
