@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -102,11 +103,19 @@ def _file_refs(path: Path, max_zip_bytes: int, root: Path) -> list[FileRef]:
 
 STORED_TRANSFER_SYNTAX = (("application/dicom", "*"),)  # ask for the stored syntax: keep compression
 NUMBER_OF_SERIES_RELATED_INSTANCES = "00201209"
-STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = "0020000D", "0020000E"
+STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, SOP_INSTANCE_UID = "0020000D", "0020000E", "00080018"
+
+
+class PatientSession(requests.Session):
+    """A session whose requests give up on a silent server: 10 s to connect, 5 min to answer."""
+
+    def request(self, *args, **kwargs):
+        kwargs.setdefault("timeout", (10, 300))
+        return super().request(*args, **kwargs)
 
 
 def dicomweb_client(*, url: str, auth: str = "none", username: str = "", secret: str = "") -> DICOMwebClient:
-    session = requests.Session()
+    session = PatientSession()
     if auth == "basic":
         session.auth = (username, secret)
     elif auth == "bearer":
@@ -135,9 +144,12 @@ def _source_call(url: str, call: Callable):
 
 
 def plan_dicomweb(
-    client: DICOMwebClient, *, study_uids: list[str], query: dict[str, str] | None
-) -> list[tuple[str, str, int]]:
-    """(study, series, instance count) to pull, from study UIDs or a QIDO-RS study query."""
+    client: DICOMwebClient, *, study_uids: list[str], query: dict[str, str] | None, instances_per_part: int
+) -> list[tuple[str, str, list[str] | None, int]]:
+    """What to pull, from study UIDs or a QIDO-RS study query: (study, series, SOP UIDs, count).
+
+    A series of up to `instances_per_part` instances is one part, pulled in one request (SOP UIDs
+    None); a larger one is split by instance so that several workers can pull it in parallel."""
     url = client.base_url
     if not study_uids:
         studies = _source_call(url, lambda: client.search_for_studies(search_filters=query or {}))
@@ -148,8 +160,17 @@ def plan_dicomweb(
         if not series:
             raise SourceUnavailable(f"DICOMweb source {url} has no study {study_uid}")
         for attributes in series:
+            series_uid = _first(attributes, SERIES_INSTANCE_UID)
             count = int(_first(attributes, NUMBER_OF_SERIES_RELATED_INSTANCES, 0) or 0)
-            plan.append((study_uid, _first(attributes, SERIES_INSTANCE_UID), count))
+            if count <= instances_per_part:
+                plan.append((study_uid, series_uid, None, count))
+                continue
+            instances = _source_call(url, lambda: client.search_for_instances(
+                study_instance_uid=study_uid, series_instance_uid=series_uid, fields=["00080018"]))
+            sop_uids = [_first(instance, SOP_INSTANCE_UID) for instance in instances]
+            for start in range(0, len(sop_uids), instances_per_part):
+                part = sop_uids[start: start + instances_per_part]
+                plan.append((study_uid, series_uid, part, len(part)))
     return plan
 
 
@@ -169,3 +190,18 @@ def iter_dicomweb_series(client: DICOMwebClient, study_uid: str, series_uid: str
             check_dataset(dataset)
             return dataset
         yield Candidate(f"series {series_uid} #{position}", load)
+
+
+def iter_dicomweb_instances(client: DICOMwebClient, study_uid: str, series_uid: str,
+                            sop_uids: list[str]) -> Iterator[Candidate]:
+    """Pull instances one request each, the next two in flight while one is being ingested."""
+    def retrieve(sop_uid: str) -> Dataset:
+        return _source_call(client.base_url, lambda: client.retrieve_instance(
+            study_uid, series_uid, sop_uid, media_types=STORED_TRANSFER_SYNTAX))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for sop_uid, dataset in zip(sop_uids, pool.map(retrieve, sop_uids)):
+            def load(dataset: Dataset = dataset) -> Dataset:
+                check_dataset(dataset)
+                return dataset
+            yield Candidate(f"instance {sop_uid}", load)

@@ -13,13 +13,13 @@ from tests.orthanc import free_port
 
 pytestmark = pytest.mark.orthanc
 
-SUNNYBROOK_SLICE = [SUNNYBROOK_PATIENT / f"{n}.dcm" for n in range(41, 61)]  # one slice, 20 phases
+SUNNYBROOK_SLICES = [SUNNYBROOK_PATIENT / f"{n}.dcm" for n in range(41, 121)]  # 4 slices × 20 phases, one series
 J2K = DICOM_DATA / "pydicom" / "MR_small_jp2klossless.dcm"
 
 
 @pytest.fixture(scope="module")
 def pacs(orthanc):
-    orthanc.upload(*SUNNYBROOK_SLICE, ECHO_CINE, J2K)
+    orthanc.upload(*SUNNYBROOK_SLICES, ECHO_CINE, J2K)
     return orthanc
 
 
@@ -38,10 +38,12 @@ def test_studies_are_pulled_by_uid_and_stored_de_identified(project, pacs):
     project.pixel_mask_rules = [{"modality": "US", "height": 62, "width": 130}]
     project.save()
 
-    job = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICE[0]), study_uid(ECHO_CINE),
+    job = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICES[0]), study_uid(ECHO_CINE),
                                                               study_uid(J2K)])
 
-    assert (job.status, job.total, job.done, job.imported, job.refused) == ("succeeded", 22, 22, 22, 0)
+    assert (job.status, job.total, job.done, job.imported, job.refused) == ("succeeded", 82, 82, 82, 0)
+    # The 80-instance series is pulled in two parts (50 + 30 instances) that workers can share.
+    assert sorted(chunk.total for chunk in job.chunks.all()) == [1, 1, 30, 50]
     syntaxes = sorted(Instance.objects.filter(project=project).values_list("transfer_syntax_uid", flat=True).distinct())
     assert syntaxes == ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.90"]
     echo = Instance.objects.get(project=project, number_of_frames=120)
@@ -51,12 +53,12 @@ def test_studies_are_pulled_by_uid_and_stored_de_identified(project, pacs):
 
 
 def test_a_second_pull_adds_nothing(project, pacs):
-    first = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICE[0])])
+    first = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICES[0])])
 
-    second = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICE[0])])
+    second = run_job(project, url=pacs.dicomweb_url, study_uids=[study_uid(SUNNYBROOK_SLICES[0])])
 
-    assert (first.imported, second.imported, second.duplicates) == (20, 0, 20)
-    assert Instance.objects.filter(project=project).count() == 20
+    assert (first.imported, second.imported, second.duplicates) == (80, 0, 80)
+    assert Instance.objects.filter(project=project).count() == 80
 
 
 def test_a_qido_query_selects_the_studies_to_pull(project, pacs):
@@ -64,7 +66,7 @@ def test_a_qido_query_selects_the_studies_to_pull(project, pacs):
 
     assert job.status == "succeeded"
     assert set(Series.objects.filter(study__project=project).values_list("modality", flat=True)) == {"MR"}
-    assert Instance.objects.filter(project=project).count() == 21
+    assert Instance.objects.filter(project=project).count() == 81
 
 
 def test_an_unreachable_source_fails_the_job_with_the_reason(project):
@@ -112,11 +114,11 @@ def test_a_source_failing_mid_import_keeps_what_was_imported_consistent(project,
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
         job = run_job(project, url=f"http://127.0.0.1:{proxy.server_port}/dicom-web",
-                      study_uids=[study_uid(SUNNYBROOK_SLICE[0]), study_uid(ECHO_CINE)])
+                      study_uids=[study_uid(SUNNYBROOK_SLICES[0]), study_uid(ECHO_CINE)])
     finally:
         proxy.shutdown()
 
     assert job.status == "failed" and " answered 500" in job.failure_reason
-    assert (job.imported, job.done) == (20, 20)
+    assert (job.imported, job.done) == (80, 80)
     stored = Instance.objects.filter(project=project)
-    assert stored.count() == 20 and all(instance.frame_index for instance in stored)
+    assert stored.count() == 80 and all(instance.frame_index for instance in stored)
