@@ -31,7 +31,6 @@ from .sources import (
     FileRef,
     SourceUnavailable,
     dicomweb_client,
-    iter_dicomweb_instances,
     iter_dicomweb_series,
     list_files,
     plan_dicomweb,
@@ -44,7 +43,9 @@ PIXEL_DATA_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
 STUDY_TAGS = ("StudyInstanceUID", "StudyDate", "StudyTime", "PatientName", "PatientID", "PatientSex",
               "PatientAge", "AccessionNumber", "StudyID", "ReferringPhysicianName")
 SERIES_TAGS = ("SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDate", "SeriesTime", "BodyPartExamined")
-FILES_PER_CHUNK = 50  # files, or DICOMweb instances of a large series, that one chunk ingests
+FILES_PER_CHUNK = 50  # files that one chunk ingests
+# A DICOMweb series larger than this is shared by several chunks (each streams it, parses its share).
+INSTANCES_PER_SERIES_PART = 100
 INSTANCES_PER_BATCH = 25  # instances recorded in one transaction
 
 
@@ -309,7 +310,7 @@ def _chunk_parameters(job: ImportJob) -> list[tuple[dict, int]]:
         return [({"files": [[r.path, r.member, r.reference] for r in refs[start: start + FILES_PER_CHUNK]]},
                  len(refs[start: start + FILES_PER_CHUNK])) for start in range(0, len(refs), FILES_PER_CHUNK)]
     plan = plan_dicomweb(_client_for(job), study_uids=job.parameters.get("study_uids") or [],
-                         query=job.parameters.get("query"), instances_per_part=FILES_PER_CHUNK)
+                         query=job.parameters.get("query"), instances_per_part=INSTANCES_PER_SERIES_PART)
     return [({"study_uid": study, "series_uid": series, "sop_uids": sop_uids}, count)
             for study, series, sop_uids, count in plan]
 
@@ -370,11 +371,8 @@ def _chunk_candidates(chunk: ImportChunk) -> Iterator:
         for path, member, reference in parameters["files"]:
             yield FileRef(path, member, reference)
         return
-    client, study_uid, series_uid = _client_for(chunk.job), parameters["study_uid"], parameters["series_uid"]
-    if parameters.get("sop_uids"):
-        yield from iter_dicomweb_instances(client, study_uid, series_uid, parameters["sop_uids"])
-    else:
-        yield from iter_dicomweb_series(client, study_uid, series_uid)
+    yield from iter_dicomweb_series(_client_for(chunk.job), parameters["study_uid"], parameters["series_uid"],
+                                    parameters.get("sop_uids"))
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:

@@ -6,18 +6,19 @@ be read at all raises SourceUnavailable.
 """
 from __future__ import annotations
 
+import io
 import os
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
-from .validation import InvalidDicom, check_dataset, read_part10
+from .validation import InvalidDicom, read_part10
 
 
 class SourceUnavailable(Exception):
@@ -174,34 +175,30 @@ def plan_dicomweb(
     return plan
 
 
-def iter_dicomweb_series(client: DICOMwebClient, study_uid: str, series_uid: str) -> Iterator[Candidate]:
-    """Stream one series (a single multipart WADO-RS request, stored transfer syntax) instance by
-    instance, so a large series never sits in memory whole. Raises SourceUnavailable."""
-    datasets = _source_call(client.base_url, lambda: client.iter_series(
-        study_uid, series_uid, media_types=STORED_TRANSFER_SYNTAX))
+def iter_dicomweb_series(client: DICOMwebClient, study_uid: str, series_uid: str,
+                         sop_uids: list[str] | None = None) -> Iterator[Candidate]:
+    """Stream one series (one multipart WADO-RS request, stored transfer syntax), instance by
+    instance, so a large series never sits in memory whole. With `sop_uids`, only those instances
+    are parsed: the parts of a large series shared between workers each skip the others' share
+    (on a PACS, one series request costs far less than one request per instance). Raises
+    SourceUnavailable."""
+    url = f"{client.base_url}/studies/{study_uid}/series/{series_uid}"
+    # dicomweb-client's retrieve parses every part; its (private, pinned <1) reader yields them raw.
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    response = _source_call(client.base_url, lambda: client._http_get(url, headers={"Accept": accept}, stream=True))
+    parts = client._decode_multipart_message(response, stream=True)
+    wanted = set(sop_uids) if sop_uids else None
     position = 0
-    while True:
-        dataset = _source_call(client.base_url, lambda: next(datasets, None))
-        if dataset is None:
-            return
+    while (part := _source_call(client.base_url, lambda: next(parts, None))) is not None:
         position += 1
-
-        def load(dataset: Dataset = dataset) -> Dataset:
-            check_dataset(dataset)
-            return dataset
-        yield Candidate(f"series {series_uid} #{position}", load)
+        if wanted is not None and _sop_instance_uid(part) not in wanted:
+            continue
+        yield Candidate(f"series {series_uid} #{position}", lambda part=part: read_part10(part))
 
 
-def iter_dicomweb_instances(client: DICOMwebClient, study_uid: str, series_uid: str,
-                            sop_uids: list[str]) -> Iterator[Candidate]:
-    """Pull instances one request each, the next two in flight while one is being ingested."""
-    def retrieve(sop_uid: str) -> Dataset:
-        return _source_call(client.base_url, lambda: client.retrieve_instance(
-            study_uid, series_uid, sop_uid, media_types=STORED_TRANSFER_SYNTAX))
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for sop_uid, dataset in zip(sop_uids, pool.map(retrieve, sop_uids)):
-            def load(dataset: Dataset = dataset) -> Dataset:
-                check_dataset(dataset)
-                return dataset
-            yield Candidate(f"instance {sop_uid}", load)
+def _sop_instance_uid(part: bytes) -> str | None:
+    try:
+        header = pydicom.dcmread(io.BytesIO(part), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        return str(header.get("SOPInstanceUID", "")) or None
+    except Exception:  # an unreadable part is for whichever chunk owns it to refuse
+        return None

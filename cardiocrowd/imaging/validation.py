@@ -16,9 +16,9 @@ class InvalidDicom(ValueError):
     """The input is not a usable DICOM instance; the message says why."""
 
 
-def read_part10(source: str | bytes | BinaryIO) -> Dataset:
+def read_part10(source: str | bytes | bytearray | BinaryIO) -> Dataset:
     """Read and check one Part-10 instance. Raises InvalidDicom naming the problem."""
-    if isinstance(source, bytes):
+    if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

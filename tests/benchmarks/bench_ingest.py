@@ -1,12 +1,15 @@
 """Ingest throughput from a DICOMweb PACS, and WADO-RS frame latency of a 120-frame echo cine.
 
-    python tests/benchmarks/bench_ingest.py [--frames-per-position 300]
+    python tests/benchmarks/bench_ingest.py [--frames-per-position 300] [--worker-processes 2]
 
-Self-contained: starts its own Orthanc (Debian packages orthanc, orthanc-dicomweb) and a fresh
-database on the PostgreSQL at BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432), pulls
-Sunnybrook cardiac MR and the echo cine from Orthanc through dicomweb-client (de-identifying on
-the way in), then serves frames through gunicorn and times them over HTTP keep-alive. The last
-line printed is one JSON object.
+Self-contained: starts its own Orthanc (Debian packages orthanc, orthanc-dicomweb), a fresh
+database on the PostgreSQL at BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432) and
+its own Celery worker (one process per core) on the machine's RabbitMQ, on a queue of its own.
+It pulls Sunnybrook cardiac MR and the echo cine from Orthanc through dicomweb-client,
+de-identifying on the way in — once through the worker pool, as the platform imports
+(`ingest_instances_per_s`), and once more in this one process for comparison — then serves
+frames through gunicorn and times them over HTTP keep-alive. The last line printed is one
+JSON object.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames-per-position", type=int, default=300)
+    parser.add_argument("--worker-processes", type=int, default=os.cpu_count() or 2)
     arguments = parser.parse_args()
 
     server_url = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -55,6 +59,7 @@ def main() -> None:
         "CARDIOCROWD_DATA_DIR": str(folder / "data"),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_COOKIES": "false",
+        "CELERY_DEFAULT_QUEUE": f"bench-ingest-{os.getpid()}",  # a queue of its own: no stale messages
     })
     orthanc = OrthancServer().start()
     web = None
@@ -66,7 +71,7 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        result = measure(orthanc, arguments.frames_per_position, lambda: start_web(folder))
+        result = measure(orthanc, arguments, folder)
         web = result.pop("_web")
     finally:
         if web is not None:
@@ -79,6 +84,26 @@ def main() -> None:
         with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     print(json.dumps(result))
+
+
+def start_worker(folder: Path, processes: int) -> tuple[subprocess.Popen, str]:
+    queue = os.environ["CELERY_DEFAULT_QUEUE"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--concurrency",
+         str(processes), "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=REPOSITORY, env=os.environ.copy(), stdout=open(folder / "worker.log", "wb"), stderr=subprocess.STDOUT)
+    return process, queue
+
+
+def wait_for_worker(queue: str) -> None:
+    from cardiocrowd.celery import app
+
+    for _ in range(300):
+        if any(queue in [q["name"] for q in queues] for queues in (app.control.inspect(timeout=0.5).active_queues()
+                                                                       or {}).values()):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the Celery worker did not start")
 
 
 def start_web(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -97,8 +122,9 @@ def start_web(folder: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("gunicorn did not start")
 
 
-def measure(orthanc: OrthancServer, frames_per_position: int, start_web) -> dict:
+def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path) -> dict:
     from django.contrib.auth import get_user_model
+    from django.db import transaction
     from rest_framework.authtoken.models import Token
 
     from cardiocrowd.accounts.services import create_project
@@ -106,20 +132,43 @@ def measure(orthanc: OrthancServer, frames_per_position: int, start_web) -> dict
     from cardiocrowd.imaging.models import ImportJob, Instance
 
     admin = get_user_model().objects.create_user("bench-admin")
-    project = create_project(slug="bench", name="bench", creator=admin, burned_in_policy="mask",
-                             pixel_mask_rules=[ECHO_BANNER])
     client = services.dicomweb_client(url=orthanc.dicomweb_url)
-    study_uids = [s["0020000D"]["Value"][0] for s in client.search_for_studies()]
-    job = services.create_import_job(project=project, kind=ImportJob.Kind.DICOMWEB, user=admin, enqueue=False,
-                                      parameters={"url": orthanc.dicomweb_url, "study_uids": study_uids})
-    started = time.perf_counter()
-    job = services.run_import_job(job_id=job.pk)
-    ingest_seconds = time.perf_counter() - started
+    parameters = {"url": orthanc.dicomweb_url,
+                  "study_uids": [s["0020000D"]["Value"][0] for s in client.search_for_studies()]}
+
+    def new_project(slug: str):
+        return create_project(slug=slug, name=slug, creator=admin, burned_in_policy="mask",
+                              pixel_mask_rules=[ECHO_BANNER])
+
+    # Through the worker pool, as the platform runs an import (started and idle before the clock starts).
+    worker, queue = start_worker(folder, arguments.worker_processes)
+    try:
+        wait_for_worker(queue)
+        project = new_project("bench")
+        started = time.perf_counter()
+        with transaction.atomic():
+            job = services.create_import_job(project=project, kind=ImportJob.Kind.DICOMWEB, user=admin,
+                                             parameters=parameters)
+        while ImportJob.objects.get(pk=job.pk).status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+            time.sleep(0.02)
+        pool_seconds = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait()
+    job = services.with_progress(ImportJob.objects.filter(pk=job.pk)).get()
     assert job.status == "succeeded" and job.refused == 0, (job.status, job.failure_reason)
+
+    # The same pull in this one process, for the side-by-side figure.
+    single = services.create_import_job(project=new_project("bench-single"), kind=ImportJob.Kind.DICOMWEB,
+                                        user=admin, parameters=parameters, enqueue=False)
+    started = time.perf_counter()
+    single = services.run_import_job(job_id=single.pk)
+    single_seconds = time.perf_counter() - started
+    assert single.imported == job.imported
 
     echo = Instance.objects.select_related("series__study").get(project=project, number_of_frames=120)
     token = Token.objects.create(user=admin).key
-    web, url = start_web()
+    web, url = start_web(folder)
     frame_url = (f"{url}/dicomweb/bench/studies/{echo.series.study.study_uid}/series/{echo.series.series_uid}"
                  f"/instances/{echo.sop_instance_uid}/frames/")
     headers = {"Authorization": f"Token {token}",
@@ -129,7 +178,7 @@ def measure(orthanc: OrthancServer, frames_per_position: int, start_web) -> dict
     with requests.Session() as session:
         for _ in range(20):  # warm up connections and worker processes
             session.get(frame_url + "1", headers=headers).raise_for_status()
-        for _ in range(frames_per_position):
+        for _ in range(arguments.frames_per_position):
             for name, number in positions.items():  # interleaved, so machine noise hits all three alike
                 began = time.perf_counter()
                 response = session.get(frame_url + str(number), headers=headers)
@@ -137,9 +186,11 @@ def measure(orthanc: OrthancServer, frames_per_position: int, start_web) -> dict
                 response.raise_for_status()
     return {
         "ingest_instances": job.imported,
-        "ingest_seconds": round(ingest_seconds, 3),
-        "ingest_instances_per_s": round(job.imported / ingest_seconds, 1),
-        "frame_requests_per_position": frames_per_position,
+        "ingest_worker_processes": arguments.worker_processes,
+        "ingest_seconds": round(pool_seconds, 3),
+        "ingest_instances_per_s": round(job.imported / pool_seconds, 1),
+        "ingest_single_process_instances_per_s": round(single.imported / single_seconds, 1),
+        "frame_requests_per_position": arguments.frames_per_position,
         "frame_p50_ms": {name: round(statistics.median(values), 2) for name, values in timings.items()},
         "frame_p99_ms": {name: round(percentile(values, 0.99), 2) for name, values in timings.items()},
         "_web": web,

@@ -27,6 +27,11 @@ def study_uid(path) -> str:
     return pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID
 
 
+@pytest.fixture(autouse=True)
+def _parts_of_fifty(monkeypatch):
+    monkeypatch.setattr(services, "INSTANCES_PER_SERIES_PART", 50)
+
+
 def run_job(project, **parameters) -> ImportJob:
     job = services.create_import_job(project=project, kind=ImportJob.Kind.DICOMWEB, parameters=parameters,
                                      user=None, enqueue=False)
@@ -44,6 +49,7 @@ def test_studies_are_pulled_by_uid_and_stored_de_identified(project, pacs):
     assert (job.status, job.total, job.done, job.imported, job.refused) == ("succeeded", 82, 82, 82, 0)
     # The 80-instance series is pulled in two parts (50 + 30 instances) that workers can share.
     assert sorted(chunk.total for chunk in job.chunks.all()) == [1, 1, 30, 50]
+    assert sorted(chunk.done for chunk in job.chunks.all()) == [1, 1, 30, 50]
     syntaxes = sorted(Instance.objects.filter(project=project).values_list("transfer_syntax_uid", flat=True).distinct())
     assert syntaxes == ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.90"]
     echo = Instance.objects.get(project=project, number_of_frames=120)

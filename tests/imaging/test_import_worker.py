@@ -12,7 +12,7 @@ from cardiocrowd.celery import app as celery_app
 from cardiocrowd.imaging.models import ImportJob, Instance
 from cardiocrowd.imaging.services import with_progress
 from tests.conftest import REPOSITORY, SUNNYBROOK_PATIENT
-from tests.imaging.test_upload_api import file_upload, upload_url
+from tests.imaging.test_upload_api import file_upload, upload_url, zip_of
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +27,7 @@ def worker(tmp_path):
         "CARDIOCROWD_DATA_DIR": str(settings.CARDIOCROWD_DATA_DIR),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--pool", "solo",
+        [sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--concurrency", "2",
          "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
         cwd=REPOSITORY, env=environment, stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT,
     )
@@ -50,15 +50,17 @@ def wait_for(job_id: int, seconds: float = 60) -> ImportJob:
     raise AssertionError(f"job {job_id} still {job.status} after {seconds} s")
 
 
-def test_upload_is_imported_by_a_worker_through_rabbitmq(api_client, admin_user, project, worker):
-    files = [file_upload(f"{n}.dcm", (SUNNYBROOK_PATIENT / f"{n}.dcm").read_bytes()) for n in range(1, 11)]
+def test_upload_is_imported_by_worker_processes_through_rabbitmq(api_client, admin_user, project, worker):
+    members = {f"cine/{n}.dcm": (SUNNYBROOK_PATIENT / f"{n}.dcm").read_bytes() for n in range(1, 121)}
     api_client.force_authenticate(admin_user)
 
-    response = api_client.post(upload_url(project), {"files": files}, format="multipart")
+    response = api_client.post(upload_url(project), {"files": [file_upload("cine.zip", zip_of(members))]},
+                               format="multipart")
     job = wait_for(response.json()["id"])
 
     assert response.status_code == 202 and response.json()["status"] == "queued"
-    assert (job.status, job.total, job.done, job.imported) == ("succeeded", 10, 10, 10)
-    assert Instance.objects.filter(project=project).count() == 10
+    assert (job.status, job.total, job.done, job.imported, job.duplicates) == ("succeeded", 120, 120, 120, 0)
+    assert job.chunks.count() == 3  # 50 + 50 + 20 files, shared by the worker's two processes
+    assert Instance.objects.filter(project=project).count() == 120
     progress = api_client.get(f"/api/projects/{project.slug}/imports/{job.pk}/").json()
-    assert (progress["done"], progress["total"]) == (10, 10)
+    assert (progress["status"], progress["done"], progress["total"]) == ("succeeded", 120, 120)

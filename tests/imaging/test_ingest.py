@@ -104,3 +104,36 @@ def test_import_command_refuses_an_unknown_project_without_create(db):
         call_command("import_dicom", "--project", "nope", str(SUNNYBROOK_PATIENT / "1.dcm"))
 
     assert not Project.objects.filter(slug="nope").exists()
+
+
+def test_a_chunk_rerun_after_a_lost_worker_counts_its_own_work_once(project, copy_of):
+    from cardiocrowd.imaging.models import ImportChunk
+    from cardiocrowd.imaging.services import create_import_job, plan_import_job, run_import_chunk, with_progress
+
+    folder = copy_of(*[SUNNYBROOK_PATIENT / f"{n}.dcm" for n in range(1, 6)])
+    job = create_import_job(project=project, kind=ImportJob.Kind.FOLDER, parameters={"paths": [str(folder)]},
+                            user=None, enqueue=False)
+    [chunk_id] = plan_import_job(job_id=job.pk)
+    run_import_chunk(chunk_id=chunk_id)
+    ImportChunk.objects.filter(pk=chunk_id).update(status=ImportChunk.Status.RUNNING)  # as if the ack was lost
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+
+    run_import_chunk(chunk_id=chunk_id)
+
+    job = with_progress(ImportJob.objects.filter(pk=job.pk)).get()
+    assert (job.status, job.total, job.done, job.imported, job.duplicates) == ("succeeded", 5, 5, 5, 0)
+    assert Instance.objects.filter(project=project).count() == 5
+
+
+def test_the_same_instance_twice_in_one_import_is_one_import_and_one_duplicate(project, tmp_path):
+    from cardiocrowd.imaging.services import create_import_job, run_import_job
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "copy.dcm").write_bytes((SUNNYBROOK_PATIENT / "7.dcm").read_bytes())
+    (tmp_path / "a" / "original.dcm").write_bytes((SUNNYBROOK_PATIENT / "7.dcm").read_bytes())
+    job = create_import_job(project=project, kind=ImportJob.Kind.FOLDER, user=None, enqueue=False,
+                            parameters={"paths": [str(tmp_path / "a")]})
+
+    job = run_import_job(job_id=job.pk)
+
+    assert (job.imported, job.duplicates) == (1, 1)
