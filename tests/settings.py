@@ -12,10 +12,11 @@ from cardiocrowd.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
-# A Celery worker started by a broker test gets the test's folder through the environment.
-CARDIOCROWD_DATA_DIR = Path(os.environ.get("CARDIOCROWD_DATA_DIR") or tempfile.mkdtemp(prefix="cardiocrowd-tests-"))
-STATIC_ROOT = CARDIOCROWD_DATA_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Each test gets its own data folder (tests/conftest.py); a Celery worker started by a broker
+# test gets the test's folder through the environment.
+CARDIOCROWD_DATA_DIR = Path(os.environ.get("CARDIOCROWD_DATA_DIR") or Path(tempfile.gettempdir()) / "cardiocrowd-tests")
+STATIC_ROOT = Path(tempfile.gettempdir()) / "cardiocrowd-tests-static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing folder
 CARDIOCROWD_IMPORT_ROOTS = [Path(__file__).resolve().parent]  # re-pointed per test where needed
 # Unit tests run tasks in-process; tests marked `broker` switch this off and run a real worker.
 CELERY_TASK_ALWAYS_EAGER = True
