@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -141,8 +142,6 @@ class StudySummaryOutput(serializers.Serializer):
 class StudyListView(APIView):
     @extend_schema(responses={200: StudySummaryOutput(many=True)}, summary="Studies this member may see")
     def get(self, request: Request, slug: str) -> Response:
-        from django.db.models import Count, Q
-
         access = get_project_access(request.user, slug)
         rows = (visible_instances(access, request.user)
                 .values("series__study__study_uid", "series__study__patient_pseudonym", "series__study__study_date")

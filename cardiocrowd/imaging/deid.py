@@ -67,7 +67,6 @@ TAG_ACTIONS, MASKED_TAG_ACTIONS = _load_table()
 PATIENT_NAME, PATIENT_ID, PATIENT_BIRTH_DATE = 0x00100010, 0x00100020, 0x00100030
 # PS3.15 Retain Patient Characteristics Option: what cardiology needs for indexed measurements.
 PATIENT_CHARACTERISTICS = {0x00100040, 0x00101010, 0x00101020, 0x00101030, 0x001021C0, 0x001021A0}
-CONTENT_SEQUENCE = 0x0040A730
 FREE_TEXT_VRS = {"ST", "LT", "UT"}
 TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC", "CS", "AE"}
 
@@ -170,11 +169,13 @@ class _Deidentifier:
                 continue
             action = self.action_for(tag)
             if element.VR == "SQ":
-                if action in (DELETE,) or (action == EMPTY and tag != CONTENT_SEQUENCE):
-                    doomed.append(tag) if action == DELETE else setattr(element, "value", Sequence())
-                    continue
-                for item in element.value:  # D, U, X/Z/U* and unlisted sequences: clean every item
-                    self.clean(item)
+                if action == DELETE:
+                    doomed.append(tag)
+                elif action == EMPTY:
+                    element.value = Sequence()
+                else:  # D, X/Z/U* and unlisted sequences: keep the structure, clean every item
+                    for item in element.value:
+                        self.clean(item)
                 continue
             if action == DELETE:
                 doomed.append(tag)

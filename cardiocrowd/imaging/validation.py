@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from typing import BinaryIO
 
@@ -26,7 +27,7 @@ def read_part10(source: str | bytes | bytearray | BinaryIO) -> Dataset:
             dataset = pydicom.dcmread(source)
         except InvalidDicomError:
             raise InvalidDicom("not a DICOM Part-10 file (no 'DICM' preamble and file meta header)") from None
-        except (EOFError, OSError, ValueError, TypeError, KeyError, struct_error()) as error:
+        except (EOFError, OSError, ValueError, TypeError, KeyError, struct.error) as error:
             raise InvalidDicom(f"unreadable DICOM: {error}") from None
     for warning in caught:
         message = str(warning.message)
@@ -58,9 +59,3 @@ def native_pixel_bytes(dataset: Dataset) -> int:
     except (AttributeError, TypeError, ValueError):
         raise InvalidDicom("pixel data without Rows, Columns or BitsAllocated") from None
     return (bits + 7) // 8
-
-
-def struct_error() -> type[Exception]:
-    import struct
-
-    return struct.error
