@@ -333,8 +333,7 @@ class FramesView(DicomWebView):
     @extend_schema(summary="WADO-RS: frames of an instance (multipart/related)", responses={200: bytes})
     def get(self, request: Request, slug: str, study_uid: str, series_uid: str, sop_uid: str,
             frame_list: str | None = None) -> HttpResponse:
-        access = get_project_access(request.user, slug)
-        instance = get_instance_for_viewer(access, request.user, study_uid=study_uid, series_uid=series_uid,
+        instance = get_instance_for_viewer(request.user, slug, study_uid=study_uid, series_uid=series_uid,
                                            sop_uid=sop_uid)
         if not instance.number_of_frames:
             return JsonResponse({"detail": "This instance has no pixel data."}, status=404)

@@ -8,8 +8,9 @@ its own Celery worker (one process per core) on the machine's RabbitMQ, on a que
 It pulls Sunnybrook cardiac MR and the echo cine from Orthanc through dicomweb-client,
 de-identifying on the way in — once through the worker pool, as the platform imports
 (`ingest_instances_per_s`), and once more in this one process for comparison — then serves
-frames through gunicorn and times them over HTTP keep-alive. The last line printed is one
-JSON object.
+frames through gunicorn (2 workers × 4 threads) to a crowd worker holding the echo's item and
+times them over HTTP keep-alive, first, middle and last frame interleaved. The last line printed
+is one JSON object.
 """
 from __future__ import annotations
 
@@ -129,9 +130,11 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
     from django.db import transaction
     from rest_framework.authtoken.models import Token
 
+    from cardiocrowd.accounts.models import Membership
     from cardiocrowd.accounts.services import create_project
     from cardiocrowd.imaging import services
     from cardiocrowd.imaging.models import ImportJob, Instance
+    from labeling.models import Assignment, Item
 
     admin = get_user_model().objects.create_user("bench-admin")
     client = services.dicomweb_client(url=orthanc.dicomweb_url)
@@ -168,8 +171,13 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
     single_seconds = time.perf_counter() - started
     assert single.imported == job.imported
 
+    # Frames are timed as a crowd worker holding the echo's item: the role whose check costs most.
     echo = Instance.objects.select_related("series__study").get(project=project, number_of_frames=120)
-    token = Token.objects.create(user=admin).key
+    worker = get_user_model().objects.create_user("bench-crowd")
+    Membership.objects.create(project=project, user=worker, role=Membership.Role.CROWD)
+    item = Item.objects.create(project=project, study=echo.series.study, series=echo.series)
+    Assignment.objects.create(item=item, worker=worker)
+    token = Token.objects.create(user=worker).key
     web, url = start_web(folder)
     frame_url = (f"{url}/dicomweb/bench/studies/{echo.series.study.study_uid}/series/{echo.series.series_uid}"
                  f"/instances/{echo.sop_instance_uid}/frames/")
