@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from cardiocrowd.imaging.urls import api_urlpatterns as imaging_api, dicomweb_urlpatterns
+from cardiocrowd.imaging.urls import api_urlpatterns as imaging_api
+from cardiocrowd.imaging.urls import dicomweb_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -36,7 +36,7 @@ class OrthancServer:
         self.dicomweb_url = f"{self.url}/dicom-web"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "OrthancServer":
+    def start(self) -> OrthancServer:
         config = {
             "Name": "cardiocrowd-test-pacs",
             "HttpPort": self.port,

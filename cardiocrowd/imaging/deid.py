@@ -29,7 +29,7 @@ from dicomanonymizer.dicomfields_selector import dicom_anonymization_database_se
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
-from pydicom.uid import JPEGBaseline8Bit, PYDICOM_IMPLEMENTATION_UID, RLELossless
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, JPEGBaseline8Bit, RLELossless
 
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
@@ -146,8 +146,8 @@ class _Deidentifier:
         if action is not None:
             return action
         group, element = tag >> 16, tag & 0xFFFF
-        for mask_group_value, mask_element_value, group_mask, element_mask, masked_action in MASKED_TAG_ACTIONS:
-            if group & group_mask == mask_group_value & group_mask and element & element_mask == mask_element_value & element_mask:
+        for group_value, element_value, group_mask, element_mask, masked_action in MASKED_TAG_ACTIONS:
+            if (group ^ group_value) & group_mask == 0 and (element ^ element_value) & element_mask == 0:
                 return masked_action
         return None
 
@@ -189,9 +189,7 @@ class _Deidentifier:
                 element.value = ""
             elif action == DUMMY:
                 element.value = _dummy_for(element.VR)
-            elif element.VR in FREE_TEXT_VRS:
-                doomed.append(tag)
-            elif element.VR in TEXT_VRS and self.names_patient(element.value):
+            elif element.VR in FREE_TEXT_VRS or element.VR in TEXT_VRS and self.names_patient(element.value):
                 doomed.append(tag)
         for tag in doomed:
             del dataset[tag]
@@ -206,12 +204,14 @@ class _Deidentifier:
             else:
                 doomed.append(int(element.tag))
             return
+        shift = {"DA": shift_da, "DT": shift_dt}.get(element.VR)  # TM: times of day are kept
+        if shift is None:
+            return
         try:
-            if element.VR == "DA":
-                element.value = [shift_da(v, self.shift) for v in element.value] if element.VM > 1 else shift_da(value, self.shift)
-            elif element.VR == "DT":
-                element.value = [shift_dt(v, self.shift) for v in element.value] if element.VM > 1 else shift_dt(value, self.shift)
-            # TM: times of day are kept under the Modified Dates option.
+            if element.VM > 1:
+                element.value = [shift(v, self.shift) for v in element.value]
+            else:
+                element.value = shift(value, self.shift)
         except (ValueError, IndexError):
             doomed.append(int(element.tag))  # an unparseable date cannot be shifted safely
 

@@ -107,9 +107,10 @@ def check_instance_accept(accept: str, stored: str) -> None:
     for media, params in parse_accept(accept):
         if media in ("*/*", "multipart/*", "application/dicom"):
             return
-        if media == "multipart/related" and params.get("type", "application/dicom") in ("application/dicom", "*/*"):
-            if params.get("transfer-syntax", "*") in ("*", stored):
-                return
+        part_type = params.get("type", "application/dicom")
+        if media == "multipart/related" and part_type in ("application/dicom", "*/*") and params.get(
+                "transfer-syntax", "*") in ("*", stored):
+            return
     raise NotAcceptable(f"instances are retrieved in their stored transfer syntax ({stored}): "
                         'use multipart/related; type="application/dicom"; transfer-syntax=*')
 
@@ -225,7 +226,8 @@ class SeriesSearchView(DicomWebView):
         counts = {row["series"]: row["instance_count"] for row in rows}
         base = _base_url(request, slug)
         results = []
-        for series in Series.objects.filter(pk__in=counts).select_related("study").order_by("study_id", "series_number", "pk"):
+        found = Series.objects.filter(pk__in=counts).select_related("study")
+        for series in found.order_by("study_id", "series_number", "pk"):
             attributes = dict(series.attributes)
             attributes["0020000D"] = _ui(series.study.study_uid)
             attributes["00201209"] = {"vr": "IS", "Value": [counts[series.pk]]}
@@ -241,7 +243,8 @@ INSTANCE_QIDO_TAGS = ("00080016", "00080018", "00200013", "00280010", "00280011"
 
 class InstanceSearchView(DicomWebView):
     @extend_schema(summary="QIDO-RS: search for instances", responses={200: dict})
-    def get(self, request: Request, slug: str, study_uid: str | None = None, series_uid: str | None = None) -> JsonResponse:
+    def get(self, request: Request, slug: str, study_uid: str | None = None,
+            series_uid: str | None = None) -> JsonResponse:
         access = get_project_access(request.user, slug)
         instances = _series_filters(request, _study_filters(request, visible_instances(access, request.user)))
         if study_uid:

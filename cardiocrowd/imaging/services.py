@@ -126,7 +126,7 @@ def ingest_batch(*, project: Project, datasets: list[Dataset], chunk: ImportChun
                     .values_list("sop_instance_uid", "import_chunk_id"))
     outcomes: list = [None] * len(datasets)
     prepared: dict[int, PreparedInstance] = {}
-    for position, (dataset, sop_uid) in enumerate(zip(datasets, sop_uids)):
+    for position, (dataset, sop_uid) in enumerate(zip(datasets, sop_uids, strict=True)):
         first_sight = sop_uid not in seen
         seen.add(sop_uid)
         if not first_sight:
@@ -395,15 +395,15 @@ def _ingest_candidates(chunk: ImportChunk, candidates: list, progress: _ChunkPro
             refused.append((candidate.reference, error))
     outcomes = ingest_batch(project=chunk.job.project, datasets=[dataset for _, dataset in loaded], chunk=chunk,
                             seen=seen)
-    for (reference, _), outcome in zip(loaded, outcomes):
+    for (reference, _), outcome in zip(loaded, outcomes, strict=True):
         if isinstance(outcome, Exception):
             refused.append((reference, outcome))
         elif outcome is Outcome.DUPLICATE:
             progress.add(done=1, duplicates=1)
         else:
             progress.add(done=1, imported=1, quarantined=int(outcome is Outcome.QUARANTINED))
-    ImportProblem.objects.bulk_create(
-        [ImportProblem(chunk=chunk, reference=reference[:500], reason=str(error)[:500]) for reference, error in refused])
+    ImportProblem.objects.bulk_create([ImportProblem(chunk=chunk, reference=reference[:500], reason=str(error)[:500])
+                                       for reference, error in refused])
     if refused:
         progress.add(done=len(refused), refused=len(refused))
 

@@ -88,7 +88,8 @@ def test_an_unreachable_source_fails_the_job_with_the_reason(project):
 def test_an_unknown_study_fails_the_job(project, pacs):
     job = run_job(project, url=pacs.dicomweb_url, study_uids=["1.2.3.4.5.6"])
 
-    assert (job.status, job.failure_reason) == ("failed", f"DICOMweb source {pacs.dicomweb_url} has no study 1.2.3.4.5.6")
+    assert job.status == "failed"
+    assert job.failure_reason == f"DICOMweb source {pacs.dicomweb_url} has no study 1.2.3.4.5.6"
 
 
 class FailingRetrieveProxy(BaseHTTPRequestHandler):

@@ -86,10 +86,11 @@ def test_zip_upload_runs_an_import_job_with_progress(api_client, admin_user, pro
     members = {f"cine/{n}.dcm": (SUNNYBROOK_PATIENT / f"{n}.dcm").read_bytes() for n in range(1, 5)}
     api_client.force_authenticate(admin_user)
 
+    files = [file_upload("study.zip", zip_of(members)),
+             file_upload("5.dcm", (SUNNYBROOK_PATIENT / "5.dcm").read_bytes())]
+
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_client.post(upload_url(project), {"files": [file_upload("study.zip", zip_of(members)),
-                                                                   file_upload("5.dcm", (SUNNYBROOK_PATIENT / "5.dcm").read_bytes())]},
-                                   format="multipart")
+        response = api_client.post(upload_url(project), {"files": files}, format="multipart")
 
     assert response.status_code == 202
     job = api_client.get(f"/api/projects/{project.slug}/imports/{response.json()['id']}/").json()
