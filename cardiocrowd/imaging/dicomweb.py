@@ -196,7 +196,7 @@ class StudySearchView(DicomWebView):
         access = get_project_access(request.user, slug)
         instances = _study_filters(request, visible_instances(access, request.user))
         rows = _paginate(request, instances.values("series__study").annotate(
-            instance_count=Count("pk"), series_count=Count("series", distinct=True)
+            instance_count=Count("pk", distinct=True), series_count=Count("series", distinct=True)
         ).order_by("series__study"))
         counts = {row["series__study"]: row for row in rows}
         modalities: dict[int, set[str]] = {}
@@ -222,7 +222,8 @@ class SeriesSearchView(DicomWebView):
         instances = _series_filters(request, _study_filters(request, visible_instances(access, request.user)))
         if study_uid:
             instances = instances.filter(series__study__study_uid=study_uid)
-        rows = _paginate(request, instances.values("series").annotate(instance_count=Count("pk")).order_by("series"))
+        rows = _paginate(request, instances.values("series").annotate(
+            instance_count=Count("pk", distinct=True)).order_by("series"))
         counts = {row["series"]: row["instance_count"] for row in rows}
         base = _base_url(request, slug)
         results = []

@@ -279,17 +279,18 @@ def with_progress(jobs: QuerySet[ImportJob]) -> QuerySet[ImportJob]:
                             ("total", "done", "imported", "duplicates", "refused", "quarantined")})
 
 
+@transaction.atomic
 def plan_import_job(*, job_id: int) -> list[int]:
     """Split a queued job into chunks and return the ids of those still to run.
 
-    Safe to run twice: a job already planned returns its unfinished chunks; a finished job none.
-    A source that cannot be listed fails the job with the reason."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started_at=timezone.now())
-    job = ImportJob.objects.select_related("project").get(pk=job_id)
-    if not claimed:
+    Safe to run twice: claiming the job and recording its chunks commit together, so a job is
+    either still queued or planned; a planned job returns its unfinished chunks, a finished job
+    none. A source that cannot be listed fails the job with the reason."""
+    job = ImportJob.objects.select_for_update(of=("self",)).select_related("project").get(pk=job_id)
+    if job.status != ImportJob.Status.QUEUED:
         unfinished = [ImportChunk.Status.QUEUED, ImportChunk.Status.RUNNING]
         return list(job.chunks.filter(status__in=unfinished).values_list("pk", flat=True))
+    ImportJob.objects.filter(pk=job_id).update(status=ImportJob.Status.RUNNING, started_at=timezone.now())
     try:
         plans = _chunk_parameters(job)
     except (SourceUnavailable, InvalidDicom) as error:

@@ -51,6 +51,14 @@ def test_qido_lists_studies_series_and_instances_for_an_expert(api_client, revie
     assert len(instances) == 3 and all(i["00080060"]["Value"] == ["MR"] for i in instances)
 
 
+def test_qido_matches_modalities_in_study_without_counting_twice(api_client, reviewer, echo_project):
+    api_client.force_authenticate(reviewer)
+
+    studies = api_client.get(f"/dicomweb/{echo_project.slug}/studies", {"ModalitiesInStudy": "MR"}).json()
+
+    assert [(s["00080061"]["Value"], s["00201208"]["Value"]) for s in studies] == [(["MR"], [3])]
+
+
 def test_metadata_is_dicom_json_with_frames_and_calibration(api_client, reviewer, echo):
     api_client.force_authenticate(reviewer)
 
