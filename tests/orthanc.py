@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 class OrthancServer:
-    def __init__(self) -> None:
+    def __init__(self, users: dict[str, str] | None = None) -> None:
         if not ORTHANC.exists() or not DICOMWEB_PLUGIN.exists():
             raise RuntimeError("Orthanc is not installed: apt-get install -y orthanc orthanc-dicomweb "
                                "(scripts/test does this)")
@@ -35,6 +35,7 @@ class OrthancServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.dicomweb_url = f"{self.url}/dicom-web"
         self.process: subprocess.Popen | None = None
+        self.users = users or {}  # HTTP basic auth, when given
 
     def start(self) -> OrthancServer:
         config = {
@@ -43,7 +44,8 @@ class OrthancServer:
             "StorageDirectory": str(self.folder / "storage"),
             "IndexDirectory": str(self.folder / "index"),
             "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
+            "AuthenticationEnabled": bool(self.users),
+            "RegisteredUsers": self.users,
             "DicomServerEnabled": False,
             "Plugins": [str(DICOMWEB_PLUGIN)],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
@@ -54,7 +56,7 @@ class OrthancServer:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/system", timeout=1).ok:
+                if requests.get(f"{self.url}/system", timeout=1, auth=self._auth()).ok:
                     return self
             except requests.ConnectionError:
                 time.sleep(0.05)
@@ -66,10 +68,14 @@ class OrthancServer:
         ids = []
         with requests.Session() as session:
             for path in paths:
-                response = session.post(f"{self.url}/instances", data=Path(path).read_bytes(), timeout=30)
+                response = session.post(f"{self.url}/instances", data=Path(path).read_bytes(), timeout=30,
+                                        auth=self._auth())
                 response.raise_for_status()
                 ids.append(response.json()["ID"])
         return ids
+
+    def _auth(self) -> tuple[str, str] | None:
+        return next(iter(self.users.items()), None)
 
     def stop(self) -> None:
         if self.process is not None:

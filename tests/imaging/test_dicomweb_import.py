@@ -129,3 +129,45 @@ def test_a_source_failing_mid_import_keeps_what_was_imported_consistent(project,
     assert (job.imported, job.done) == (80, 80)
     stored = Instance.objects.filter(project=project)
     assert stored.count() == 80 and all(instance.frame_index for instance in stored)
+
+
+@pytest.fixture(scope="module")
+def guarded_pacs():
+    from tests.orthanc import OrthancServer
+
+    server = OrthancServer(users={"importer": "s3cret-from-env"}).start()
+    server.upload(ECHO_CINE)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("password, status", [("s3cret-from-env", "succeeded"), ("wrong", "failed")])
+def test_a_configured_source_authenticates_with_the_secret_from_the_environment(
+        api_client, admin_user, project, guarded_pacs, monkeypatch, django_capture_on_commit_callbacks,
+        password, status):
+    monkeypatch.setenv("TEST_PACS_PASSWORD", password)
+    api_client.force_authenticate(admin_user)
+    created = api_client.post(f"/api/projects/{project.slug}/dicomweb-sources/", {
+        "name": "guarded", "url": guarded_pacs.dicomweb_url, "auth": "basic", "username": "importer",
+        "secret_env": "TEST_PACS_PASSWORD"}, format="json")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(f"/api/projects/{project.slug}/imports/dicomweb/",
+                                   {"source": "guarded", "study_uids": [study_uid(ECHO_CINE)]}, format="json")
+
+    job = api_client.get(f"/api/projects/{project.slug}/imports/{response.json()['id']}/").json()
+    assert created.status_code == 201 and "s3cret" not in created.content.decode()
+    assert job["status"] == status
+    if status == "failed":
+        assert job["failure_reason"].startswith(f"DICOMweb source {guarded_pacs.dicomweb_url} answered 401")
+    else:
+        assert job["imported"] == 1
+
+
+def test_the_import_command_pulls_from_dicomweb(db, pacs, capsys):
+    from django.core.management import call_command
+
+    call_command("import_dicom", "--project", "pulled", "--create", "--dicomweb", pacs.dicomweb_url,
+                 "--study", study_uid(J2K))
+
+    assert capsys.readouterr().out.splitlines()[0] == "imported 1 (quarantined 0), skipped as duplicate 0, refused 0"
