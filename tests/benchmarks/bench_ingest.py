@@ -132,6 +132,7 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
 
     from cardiocrowd.accounts.models import Membership
     from cardiocrowd.accounts.services import create_project
+    from cardiocrowd.celery import app
     from cardiocrowd.imaging import services
     from cardiocrowd.imaging.models import ImportJob, Instance
     from labeling.models import Assignment, Item
@@ -160,6 +161,8 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
     finally:
         worker.terminate()
         worker.wait()
+        with app.connection_for_write() as broker:
+            broker.default_channel.queue_delete(queue)
     job = services.with_progress(ImportJob.objects.filter(pk=job.pk)).get()
     assert job.status == "succeeded" and job.refused == 0, (job.status, job.failure_reason)
 

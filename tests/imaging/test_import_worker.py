@@ -38,6 +38,8 @@ def worker(tmp_path):
     celery_app.conf.task_routes = settings.CELERY_TASK_ROUTES
     process.terminate()
     process.wait(timeout=20)
+    with celery_app.connection_for_write() as broker:
+        broker.default_channel.queue_delete(queue)
 
 
 def wait_for(job_id: int, seconds: float = 60) -> ImportJob:
