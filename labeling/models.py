@@ -1,8 +1,7 @@
 """Items to label and the assignments that lease them to workers.
 
-This is the part of the labeling engine the image store needs now: which images a crowd
-worker may see follows from the assignments it holds. Schemas, stages, answers and
-consensus build on these models (issue 3).
+Which images a crowd worker may see follows from the assignments it holds. Label schemas are
+versioned here; stages, answers and consensus build on these models (issue 3).
 """
 from django.conf import settings
 from django.db import models
@@ -50,3 +49,18 @@ class Assignment(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["worker", "state"])]
+
+
+class LabelSchema(models.Model):
+    """One version of a named label schema. A change is a new version; old versions stay, so an
+    answer always names the exact schema it was given against (who and when are recorded here)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_schemas")
+    name = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name", "version"], name="unique_schema_version")]
