@@ -14,7 +14,13 @@ NOT_IDENTIFYING = {"ANONYMIZED", "ANONYMOUS", "UNKNOWN", "NONE", "YES", "NO"}
 TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC", "DA", "DT", "UI", "AE", "CS"}
 
 
-def identifying_values(*paths: Path, min_length: int = 4) -> set[str]:
+def dates_of(dataset: Dataset) -> set[str]:
+    """Every date (DA, and the date part of DT) at every depth."""
+    return {str(value)[:8] for element in dataset.iterall() if element.VR in ("DA", "DT") and element.value
+            for value in (element.value if element.VM > 1 else [element.value])}
+
+
+def identifying_values(*paths: Path, min_length: int = 4, dates: bool = True) -> set[str]:
     """Every textual value of an Annex E attribute or a private element, at every depth, less the
     values that the file also carries in attributes the profile keeps (a code meaning such as
     "ECHOCARDIOGRAM" that is also a study description identifies nobody)."""
@@ -30,6 +36,8 @@ def identifying_values(*paths: Path, min_length: int = 4) -> set[str]:
             listed = int(element.tag) in TAG_ACTIONS
             private_creator = element.tag.is_private and element.tag.element < 0x0100  # a vendor's name
             if element.VR not in TEXT_VRS or element.value in (None, "") or private_creator:
+                continue
+            if not dates and element.VR in ("DA", "DT"):
                 continue
             if not (listed or element.tag.is_private):
                 raw = element.value if element.VM > 1 else [element.value]
