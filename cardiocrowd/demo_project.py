@@ -1,5 +1,6 @@
 """The demo project: real DICOM that ships with the dependencies and the repository, and one
 user of each role. Idempotent: running it again changes nothing but the passwords it resets."""
+import contextlib
 from pathlib import Path
 
 from django.db import transaction
@@ -9,7 +10,9 @@ from cardiocrowd.accounts.models import Membership, Project
 from cardiocrowd.accounts.services import create_project, ensure_user, set_membership
 from cardiocrowd.imaging import services as imaging
 from cardiocrowd.imaging.models import ImportJob, Series
-from labeling.models import Assignment, Item
+from labeling.models import Item, LabelSchema, Stage
+from labeling.services import NoTaskAvailable, add_items_to_stage, claim_next_task, save_schema_version
+from labeling.templates import TEMPLATES
 
 DEMO_SLUG = "demo"
 SUNNYBROOK = Path(__file__).resolve().parent / "demo_data" / "sunnybrook" / "SCD0000101"
@@ -17,6 +20,7 @@ SUNNYBROOK = Path(__file__).resolve().parent / "demo_data" / "sunnybrook" / "SCD
 PACKAGED_FILES = ["color3d_jpeg_baseline.dcm", "CT_small.dcm", "MR_small_jp2klossless.dcm", "emri_small_RLE.dcm"]
 # The SonoSite banner (top left) shows the patient name: black it out on every frame.
 ECHO_BANNER = {"modality": "US", "x": 0, "y": 0, "width": 130, "height": 62}
+DEMO_LEASE_SECONDS = 30 * 24 * 3600  # the demo's crowd worker keeps its items for a month
 LOGINS = [  # username, password, role
     ("admin", "admin-demo", Membership.Role.ADMIN),
     ("cardiologist", "expert-demo", Membership.Role.EXPERT),
@@ -45,8 +49,17 @@ def load_demo_project() -> list[tuple[str, str, str]]:
                                     user=users["admin"], enqueue=False)
     imaging.run_import_job(job_id=job.pk)
     with transaction.atomic():
-        for series in Series.objects.filter(study__project=project):
+        schema = LabelSchema.objects.filter(project=project, name="views").first() or save_schema_version(
+            project=project, name="views", user=users["admin"],
+            definition=TEMPLATES["echo-view-classification"]["schema"])
+        # One stage per series, so crowd1 can hold every item at once and the demo shows what a crowd
+        # worker sees; crowd2 holds none. (Pipelines proper come with the labeling engine's stages API.)
+        for position, series in enumerate(Series.objects.filter(study__project=project).order_by("pk"), start=1):
+            stage = Stage.objects.filter(project=project, position=position).first() or Stage.objects.create(
+                project=project, name=f"Which view? ({series.modality})", position=position, schema=schema,
+                lease_seconds=DEMO_LEASE_SECONDS)
             item, _ = Item.objects.get_or_create(project=project, study=series.study, series=series, instance=None)
-            # crowd1 holds every item so the demo shows what a crowd worker sees; crowd2 holds none.
-            Assignment.objects.get_or_create(item=item, worker=users["crowd1"], state=Assignment.State.OPEN)
+            add_items_to_stage(stage=stage, items=[item])
+            with contextlib.suppress(NoTaskAvailable):  # crowd1 answered it already
+                claim_next_task(stage=stage, worker=users["crowd1"])
     return [(username, password, role) for username, password, role in LOGINS]

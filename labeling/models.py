@@ -24,6 +24,48 @@ class Item(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
+class Stage(models.Model):
+    """One step of a project's pipeline: who answers (crowd or expert), against which schema
+    version, how many independent answers each item gets, and how long a lease lasts."""
+
+    class Audience(models.TextChoices):
+        CROWD = "crowd"
+        EXPERT = "expert"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField()
+    audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.CROWD)
+    schema = models.ForeignKey("LabelSchema", on_delete=models.PROTECT, related_name="stages")
+    redundancy = models.PositiveIntegerField(default=3)  # independent answers per item (k)
+    lease_seconds = models.PositiveIntegerField(default=600)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "position"], name="unique_stage_position")]
+
+
+class Task(models.Model):
+    """An item waiting in a stage. `open_slots` counts the answers still to hand out
+    (redundancy less leased and answered ones), so next-task reads one partial index."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        COMPLETE = "complete"
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="tasks")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="tasks")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    priority = models.FloatField(default=0.0)  # higher first; active learning writes it, FIFO until then
+    open_slots = models.PositiveIntegerField()
+    answer_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stage", "item"], name="one_task_per_item_and_stage")]
+        indexes = [models.Index(fields=["stage", "-priority", "id"], name="task_to_serve",
+                                condition=Q(state="open", open_slots__gt=0))]
+
+
 class AssignmentQuerySet(models.QuerySet):
     def held_by(self, worker) -> "AssignmentQuerySet":
         """Open assignments whose lease has not run out."""
@@ -33,13 +75,16 @@ class AssignmentQuerySet(models.QuerySet):
 
 
 class Assignment(models.Model):
+    """A task leased to one worker. One per (task, worker): nobody answers an item twice in a stage."""
+
     class State(models.TextChoices):
         OPEN = "open"
         SUBMITTED = "submitted"
         EXPIRED = "expired"
         RELEASED = "released"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")  # = task.item
     worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
     leased_at = models.DateTimeField(default=timezone.now)
@@ -48,7 +93,21 @@ class Assignment(models.Model):
     objects = AssignmentQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["worker", "state"])]
+        constraints = [models.UniqueConstraint(fields=["task", "worker"], name="one_assignment_per_worker_and_task")]
+        indexes = [models.Index(fields=["worker", "state"]),
+                   models.Index(fields=["lease_expires_at"], name="open_lease_expiry", condition=Q(state="open"))]
+
+
+class Answer(models.Model):
+    """A worker's answer (or reasoned skip), validated against the schema version it was given."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="answer")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="answers")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="answers")
+    schema = models.ForeignKey("LabelSchema", on_delete=models.PROTECT, related_name="answers")
+    value = models.JSONField(default=dict)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 class LabelSchema(models.Model):

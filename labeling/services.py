@@ -1,12 +1,16 @@
 """Writes of the labeling engine."""
+from collections import Counter
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
+from django.db.models import F, Max
+from django.utils import timezone
 
 from cardiocrowd.accounts.models import Project
 
-from .models import LabelSchema
-from .schema import validate_schema
+from .models import Answer, Assignment, Item, LabelSchema, Stage, Task
+from .schema import ImageGeometry, validate_answer, validate_schema
 
 
 @transaction.atomic
@@ -19,3 +23,98 @@ def save_schema_version(*, project: Project, name: str, definition: dict, user: 
     latest = LabelSchema.objects.filter(project=project, name=name).aggregate(latest=Max("version"))["latest"]
     return LabelSchema.objects.create(project=project, name=name, version=(latest or 0) + 1, definition=definition,
                                       created_by=user)
+
+
+# --- tasks, leases and answers ----------------------------------------------------------------
+
+
+class NoTaskAvailable(Exception):
+    """Nothing in this stage is left for this worker now."""
+
+
+class AssignmentClosed(Exception):
+    """The assignment's lease ran out or was given back; its answer can no longer be taken."""
+
+
+# Highest priority first, FIFO among equals; rows another transaction is leasing are skipped, not
+# waited for, so concurrent workers never block each other nor take the same slot. The partial
+# index task_to_serve (stage, priority desc, id where open with slots) serves the ORDER BY.
+NEXT_TASK_SQL = """
+SELECT t.id, t.item_id FROM labeling_task t
+WHERE t.stage_id = %s AND t.state = 'open' AND t.open_slots > 0
+  AND NOT EXISTS (SELECT 1 FROM labeling_assignment a WHERE a.task_id = t.id AND a.worker_id = %s)
+ORDER BY t.priority DESC, t.id
+LIMIT 1
+FOR UPDATE OF t SKIP LOCKED
+"""
+
+
+def add_items_to_stage(*, stage: Stage, items: list[Item]) -> int:
+    """Queue items in a stage (an item already there is left as it is). Returns how many were new."""
+    created = Task.objects.bulk_create([Task(stage=stage, item=item, open_slots=stage.redundancy) for item in items],
+                                       ignore_conflicts=True)
+    return sum(1 for task in created if task.pk)
+
+
+@transaction.atomic
+def claim_next_task(*, stage: Stage, worker: AbstractBaseUser) -> Assignment:
+    """Lease the next task of `stage` to `worker`. Raises NoTaskAvailable.
+
+    A worker who already holds an open lease in the stage gets it again (a double click on
+    "next" must not take two slots)."""
+    held = Assignment.objects.held_by(worker).filter(task__stage=stage).first()
+    if held is not None:
+        return held
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_TASK_SQL, [stage.pk, worker.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise NoTaskAvailable(stage.pk)
+    task_id, item_id = row
+    Task.objects.filter(pk=task_id).update(open_slots=F("open_slots") - 1)
+    return Assignment.objects.create(task_id=task_id, item_id=item_id, worker=worker,
+                                     lease_expires_at=timezone.now() + timedelta(seconds=stage.lease_seconds))
+
+
+@transaction.atomic
+def release_expired_leases() -> int:
+    """Expire every open lease past its time and give its slot back. Returns how many."""
+    expired = list(Assignment.objects.select_for_update(skip_locked=True)
+                   .filter(state=Assignment.State.OPEN, lease_expires_at__lte=timezone.now())
+                   .values_list("pk", "task_id"))
+    _give_back([pk for pk, _ in expired], [task_id for _, task_id in expired])
+    return len(expired)
+
+
+def _give_back(assignment_ids: list[int], task_ids: list[int]) -> None:
+    Assignment.objects.filter(pk__in=assignment_ids).update(state=Assignment.State.EXPIRED)
+    for task_id, count in Counter(task_ids).items():
+        Task.objects.filter(pk=task_id).update(open_slots=F("open_slots") + count)
+
+
+@transaction.atomic
+def submit_answer(*, assignment: Assignment, value: dict, skip_reason: str = "",
+                  image: ImageGeometry | None = None) -> tuple[Answer, bool]:
+    """Record the worker's answer (or reasoned skip) and close the lease. Returns the answer and
+    whether it is new: a retried submit returns the first answer and stores nothing.
+    Raises AssignmentClosed, schema.AnswerError (nothing is stored then)."""
+    assignment = Assignment.objects.select_for_update().select_related("task__stage__schema").get(pk=assignment.pk)
+    if assignment.state == Assignment.State.SUBMITTED:
+        return assignment.answer, False
+    if assignment.state != Assignment.State.OPEN:
+        raise AssignmentClosed(assignment.pk)
+    if assignment.lease_expires_at is not None and assignment.lease_expires_at <= timezone.now():
+        _give_back([assignment.pk], [assignment.task_id])  # the work goes back to the pool now
+        raise AssignmentClosed(assignment.pk)
+    schema = assignment.task.stage.schema
+    normalized = {} if skip_reason else validate_answer(schema.definition, value, image)
+    answer = Answer.objects.create(assignment=assignment, task=assignment.task, worker_id=assignment.worker_id,
+                                   schema=schema, value=normalized, skip_reason=skip_reason[:200])
+    assignment.state = Assignment.State.SUBMITTED
+    assignment.save(update_fields=["state"])
+    task = Task.objects.select_for_update().get(pk=assignment.task_id)
+    task.answer_count += 1
+    if task.answer_count >= assignment.task.stage.redundancy:
+        task.state = Task.State.COMPLETE
+    task.save(update_fields=["answer_count", "state"])
+    return answer, True

@@ -93,16 +93,32 @@ def ingest():
     return run
 
 
+def new_stage(project, *, redundancy: int = 3, lease_seconds: int = 600):
+    """A new view-classification stage at the end of the project's pipeline."""
+    from labeling.models import LabelSchema, Stage
+    from labeling.services import save_schema_version
+    from labeling.templates import TEMPLATES
+
+    schema = LabelSchema.objects.filter(project=project, name="views").first() or save_schema_version(
+        project=project, name="views", user=None, definition=TEMPLATES["echo-view-classification"]["schema"])
+    return Stage.objects.create(project=project, name="Which view?", position=project.stages.count() + 1,
+                                schema=schema, redundancy=redundancy, lease_seconds=lease_seconds)
+
+
 @pytest.fixture
 def assign():
-    """Give a worker an open assignment on an item covering an instance, a series or a study."""
-    from labeling.models import Assignment, Item
+    """Lease a worker an item covering an instance, a series or a study, through the real engine
+    (each in a stage of its own, so one worker can hold several at once)."""
+    from labeling.models import Item
+    from labeling.services import add_items_to_stage, claim_next_task
 
-    def run(worker, *, instance=None, series=None, study=None, state=Assignment.State.OPEN):
+    def run(worker, *, instance=None, series=None, study=None):
         series = series or (instance.series if instance else None)
         study = study or (series.study if series else None)
         item = Item.objects.create(project=study.project, study=study, series=series, instance=instance)
-        return Assignment.objects.create(item=item, worker=worker, state=state)
+        stage = new_stage(study.project)
+        add_items_to_stage(stage=stage, items=[item])
+        return claim_next_task(stage=stage, worker=worker)
     return run
 
 

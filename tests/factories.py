@@ -2,7 +2,6 @@ import factory
 from django.contrib.auth import get_user_model
 
 from cardiocrowd.accounts.models import Membership, Project
-from labeling.models import Assignment, Item
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -29,15 +28,3 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.CROWD
-
-
-class ItemFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Item
-
-
-class AssignmentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Assignment
-
-    state = Assignment.State.OPEN

@@ -135,7 +135,9 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
     from cardiocrowd.celery import app
     from cardiocrowd.imaging import services
     from cardiocrowd.imaging.models import ImportJob, Instance
-    from labeling.models import Assignment, Item
+    from labeling.models import Item, Stage
+    from labeling.services import add_items_to_stage, claim_next_task, save_schema_version
+    from labeling.templates import TEMPLATES
 
     admin = get_user_model().objects.create_user("bench-admin")
     client = services.dicomweb_client(url=orthanc.dicomweb_url)
@@ -178,8 +180,12 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
     echo = Instance.objects.select_related("series__study").get(project=project, number_of_frames=120)
     worker = get_user_model().objects.create_user("bench-crowd")
     Membership.objects.create(project=project, user=worker, role=Membership.Role.CROWD)
-    item = Item.objects.create(project=project, study=echo.series.study, series=echo.series)
-    Assignment.objects.create(item=item, worker=worker)
+    schema = save_schema_version(project=project, name="views", user=admin,
+                                 definition=TEMPLATES["echo-view-classification"]["schema"])
+    stage = Stage.objects.create(project=project, name="views", position=1, schema=schema, lease_seconds=3600)
+    add_items_to_stage(stage=stage, items=[Item.objects.create(project=project, study=echo.series.study,
+                                                               series=echo.series)])
+    claim_next_task(stage=stage, worker=worker)
     token = Token.objects.create(user=worker).key
     web, url = start_web(folder)
     frame_url = (f"{url}/dicomweb/bench/studies/{echo.series.study.study_uid}/series/{echo.series.series_uid}"
