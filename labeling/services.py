@@ -92,20 +92,32 @@ def _give_back(assignment_ids: list[int], task_ids: list[int]) -> None:
         Task.objects.filter(pk=task_id).update(open_slots=F("open_slots") + count)
 
 
-@transaction.atomic
 def submit_answer(*, assignment: Assignment, value: dict, skip_reason: str = "",
                   image: ImageGeometry | None = None) -> tuple[Answer, bool]:
     """Record the worker's answer (or reasoned skip) and close the lease. Returns the answer and
     whether it is new: a retried submit returns the first answer and stores nothing.
     Raises AssignmentClosed, schema.AnswerError (nothing is stored then)."""
-    assignment = Assignment.objects.select_for_update().select_related("task__stage__schema").get(pk=assignment.pk)
+    try:
+        return _record_answer(assignment_id=assignment.pk, value=value, skip_reason=skip_reason, image=image)
+    except _LeaseRanOut:
+        _expire(assignment.pk)  # in a transaction of its own: the slot goes back to the pool now
+        raise AssignmentClosed(assignment.pk) from None
+
+
+class _LeaseRanOut(Exception):
+    pass
+
+
+@transaction.atomic
+def _record_answer(*, assignment_id: int, value: dict, skip_reason: str, image: ImageGeometry | None
+                   ) -> tuple[Answer, bool]:
+    assignment = Assignment.objects.select_for_update().select_related("task__stage__schema").get(pk=assignment_id)
     if assignment.state == Assignment.State.SUBMITTED:
         return assignment.answer, False
     if assignment.state != Assignment.State.OPEN:
         raise AssignmentClosed(assignment.pk)
     if assignment.lease_expires_at is not None and assignment.lease_expires_at <= timezone.now():
-        _give_back([assignment.pk], [assignment.task_id])  # the work goes back to the pool now
-        raise AssignmentClosed(assignment.pk)
+        raise _LeaseRanOut
     schema = assignment.task.stage.schema
     normalized = {} if skip_reason else validate_answer(schema.definition, value, image)
     answer = Answer.objects.create(assignment=assignment, task=assignment.task, worker_id=assignment.worker_id,
@@ -118,3 +130,11 @@ def submit_answer(*, assignment: Assignment, value: dict, skip_reason: str = "",
         task.state = Task.State.COMPLETE
     task.save(update_fields=["answer_count", "state"])
     return answer, True
+
+
+@transaction.atomic
+def _expire(assignment_id: int) -> None:
+    expired = Assignment.objects.select_for_update().filter(
+        pk=assignment_id, state=Assignment.State.OPEN, lease_expires_at__lte=timezone.now()).first()
+    if expired is not None:
+        _give_back([expired.pk], [expired.task_id])

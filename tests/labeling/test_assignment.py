@@ -1,0 +1,201 @@
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from labeling.models import Answer, Assignment, Item, Task
+from labeling.schema import AnswerError
+from labeling.services import (
+    AssignmentClosed,
+    NoTaskAvailable,
+    add_items_to_stage,
+    claim_next_task,
+    release_expired_leases,
+    submit_answer,
+)
+from tests.conftest import new_stage
+from tests.factories import UserFactory
+
+VIEW = {"view": "A4C", "quality": "good"}
+
+
+@pytest.fixture
+def items(project):
+    from cardiocrowd.imaging.models import Study
+
+    study = Study.objects.create(project=project, study_uid="2.25.1", patient_pseudonym="CCTEST")
+    return [Item.objects.create(project=project, study=study) for _ in range(4)]
+
+
+def test_tasks_are_served_by_priority_then_first_in_first_out(project, items, annotator):
+    stage = new_stage(project, redundancy=1)
+    add_items_to_stage(stage=stage, items=items)
+    Task.objects.filter(item=items[2]).update(priority=5.0)
+
+    served = []
+    for _ in range(4):
+        assignment = claim_next_task(stage=stage, worker=annotator)
+        served.append(assignment.item_id)
+        submit_answer(assignment=assignment, value=VIEW)
+
+    assert served == [items[2].pk, items[0].pk, items[1].pk, items[3].pk]
+
+
+def test_a_worker_never_gets_the_same_item_twice_in_a_stage(project, items, annotator):
+    stage = new_stage(project, redundancy=3)
+    add_items_to_stage(stage=stage, items=items[:2])
+
+    first = claim_next_task(stage=stage, worker=annotator)
+    submit_answer(assignment=first, value=VIEW)
+    second = claim_next_task(stage=stage, worker=annotator)
+    submit_answer(assignment=second, value=VIEW)
+
+    assert {first.item_id, second.item_id} == {items[0].pk, items[1].pk}
+    with pytest.raises(NoTaskAvailable):
+        claim_next_task(stage=stage, worker=annotator)
+
+
+def test_no_item_gets_more_answers_than_its_redundancy(project, items):
+    stage = new_stage(project, redundancy=2)
+    add_items_to_stage(stage=stage, items=items[:1])
+    workers = [UserFactory() for _ in range(3)]
+
+    for worker in workers[:2]:
+        submit_answer(assignment=claim_next_task(stage=stage, worker=worker), value=VIEW)
+
+    with pytest.raises(NoTaskAvailable):
+        claim_next_task(stage=stage, worker=workers[2])
+    task = Task.objects.get(stage=stage)
+    assert (task.state, task.answer_count, task.open_slots) == ("complete", 2, 0)
+
+
+def test_asking_twice_for_next_returns_the_same_lease(project, items, annotator):
+    stage = new_stage(project)
+    add_items_to_stage(stage=stage, items=items)
+
+    first = claim_next_task(stage=stage, worker=annotator)
+    again = claim_next_task(stage=stage, worker=annotator)
+
+    assert again.pk == first.pk
+    assert Assignment.objects.filter(worker=annotator).count() == 1
+
+
+def test_a_retried_submit_stores_one_answer(project, items, annotator):
+    stage = new_stage(project)
+    add_items_to_stage(stage=stage, items=items[:1])
+    assignment = claim_next_task(stage=stage, worker=annotator)
+
+    first, created = submit_answer(assignment=assignment, value=VIEW)
+    retried, created_again = submit_answer(assignment=assignment, value={"view": "PLAX", "quality": "poor"})
+
+    assert (created, created_again) == (True, False)
+    assert retried.pk == first.pk and retried.value == VIEW
+    assert Answer.objects.count() == 1 and Task.objects.get(stage=stage).answer_count == 1
+
+
+def test_an_answer_that_does_not_fit_stores_nothing(project, items, annotator):
+    stage = new_stage(project)
+    add_items_to_stage(stage=stage, items=items[:1])
+    assignment = claim_next_task(stage=stage, worker=annotator)
+
+    with pytest.raises(AnswerError, match="view: 'A9C' is not one of"):
+        submit_answer(assignment=assignment, value={"view": "A9C", "quality": "good"})
+
+    assignment.refresh_from_db()
+    assert assignment.state == "open" and Answer.objects.count() == 0
+
+
+def test_a_skip_with_a_reason_is_an_answer(project, items, annotator):
+    stage = new_stage(project)
+    add_items_to_stage(stage=stage, items=items[:1])
+
+    answer, _ = submit_answer(assignment=claim_next_task(stage=stage, worker=annotator), value={},
+                              skip_reason="poor image quality")
+
+    assert (answer.value, answer.skip_reason) == ({}, "poor image quality")
+
+
+def test_an_expired_lease_cannot_be_submitted_and_its_slot_returns(project, items, annotator, other_annotator):
+    stage = new_stage(project, redundancy=1)
+    add_items_to_stage(stage=stage, items=items[:1])
+    assignment = claim_next_task(stage=stage, worker=annotator)
+    Assignment.objects.filter(pk=assignment.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    with pytest.raises(AssignmentClosed):
+        submit_answer(assignment=assignment, value=VIEW)
+
+    assert Task.objects.get(stage=stage).open_slots == 1
+    assert claim_next_task(stage=stage, worker=other_annotator).item_id == items[0].pk
+
+
+def test_the_sweep_returns_every_expired_lease(project, items):
+    stage = new_stage(project, redundancy=1)
+    add_items_to_stage(stage=stage, items=items)
+    leases = [claim_next_task(stage=stage, worker=UserFactory()) for _ in range(4)]
+    Assignment.objects.filter(pk__in=[lease.pk for lease in leases[:3]]).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    returned = release_expired_leases()
+
+    assert returned == 3
+    assert sorted(Task.objects.filter(stage=stage).values_list("open_slots", flat=True)) == [0, 1, 1, 1]
+    assert Assignment.objects.filter(state="expired").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_workers_at_once_never_share_a_slot_nor_lose_an_answer(project):
+    """Real concurrency on the real PostgreSQL: 16 threads, each its own connection."""
+    from cardiocrowd.imaging.models import Study
+
+    study = Study.objects.create(project=project, study_uid="2.25.2", patient_pseudonym="CCLOAD")
+    stage = new_stage(project, redundancy=3, lease_seconds=1)
+    items = [Item.objects.create(project=project, study=study) for _ in range(40)]
+    add_items_to_stage(stage=stage, items=items)
+    workers = [UserFactory() for _ in range(16)]
+    acknowledged, abandoned, errors = [], [], []
+
+    def work(worker, abandon_every: int) -> None:
+        try:
+            claims = 0
+            while True:
+                try:
+                    assignment = claim_next_task(stage=stage, worker=worker)
+                except NoTaskAvailable:
+                    return
+                claims += 1
+                if abandon_every and claims % abandon_every == 0:
+                    abandoned.append(assignment.pk)  # closes the tab: the lease must expire and return
+                    return
+                try:
+                    answer, _ = submit_answer(assignment=assignment, value=VIEW)
+                except AssignmentClosed:
+                    continue  # too slow for the 1 s lease: the slot went back, ask for the next
+                acknowledged.append(answer.pk)
+        except Exception as error:  # noqa: BLE001 - any failure in a worker thread fails the test
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    def round_of(abandon_every: int) -> None:
+        threads = [threading.Thread(target=work, args=(worker, abandon_every)) for worker in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+
+    round_of(abandon_every=4)
+    time.sleep(1.1)
+    returned = release_expired_leases()
+    workers = [UserFactory() for _ in range(16)]  # fresh workers finish what was abandoned
+    round_of(abandon_every=0)
+
+    assert errors == []
+    assert abandoned and returned == len(abandoned)
+    tasks = list(Task.objects.filter(stage=stage))
+    assert all((task.state, task.answer_count) == ("complete", 3) for task in tasks)
+    answers = Answer.objects.filter(task__stage=stage)
+    assert answers.count() == 120 == len(acknowledged) == len(set(acknowledged))
+    assert len(set(answers.values_list("task_id", "worker_id"))) == 120
