@@ -9,9 +9,18 @@ from rest_framework.views import APIView
 from cardiocrowd.accounts.access import get_project_access, get_project_for_admin
 
 from . import selectors, services
+from .access import get_assignment_for_worker, get_stage, get_stage_to_work
 from .models import LabelSchema
-from .schema import SchemaError
-from .serializers import LabelSchemaInput, LabelSchemaOutput
+from .schema import AnswerError, SchemaError
+from .serializers import (
+    AnswerInput,
+    AnswerOutput,
+    LabelSchemaInput,
+    LabelSchemaOutput,
+    StageInput,
+    StageItemsInput,
+    StageOutput,
+)
 from .templates import TEMPLATES
 
 
@@ -52,3 +61,65 @@ class SchemaVersionListView(APIView):
         versions = LabelSchema.objects.filter(project=access.project, name=name).select_related("created_by")
         get_object_or_404(versions[:1])
         return Response(LabelSchemaOutput(versions.order_by("version"), many=True).data)
+
+
+class StageListView(APIView):
+    @extend_schema(responses={200: StageOutput(many=True)}, summary="The project's pipeline, in order")
+    def get(self, request: Request, slug: str) -> Response:
+        access = get_project_access(request.user, slug)
+        stages = access.project.stages.select_related("schema").order_by("position")
+        return Response(StageOutput(stages, many=True).data)
+
+    @extend_schema(request=StageInput, responses={201: StageOutput}, summary="Add a stage at the end (admins)")
+    def post(self, request: Request, slug: str) -> Response:
+        access = get_project_for_admin(request.user, slug)
+        data = StageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        schema = selectors.latest_schemas(access.project).filter(name=data.validated_data.pop("schema")).first()
+        if schema is None:
+            raise ValidationError({"schema": ["no schema of that name in this project"]})
+        stage = services.append_stage(project=access.project, schema=schema, **data.validated_data)
+        return Response(StageOutput(stage).data, status=status.HTTP_201_CREATED)
+
+
+class StageItemsView(APIView):
+    @extend_schema(request=StageItemsInput, responses={201: dict}, summary="Queue series in a stage (admins)")
+    def post(self, request: Request, slug: str, stage_id: int) -> Response:
+        access = get_project_for_admin(request.user, slug)
+        stage = get_stage(access, stage_id)
+        data = StageItemsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        queued = services.queue_series(stage=stage, series_uids=data.validated_data.get("series_uids"))
+        return Response({"queued": queued}, status=status.HTTP_201_CREATED)
+
+
+class NextTaskView(APIView):
+    @extend_schema(request=None, responses={200: dict, 204: None},
+                   summary="Lease the next task of a stage (204 when none is left for you)")
+    def post(self, request: Request, slug: str, stage_id: int) -> Response:
+        access = get_project_access(request.user, slug)
+        stage = get_stage_to_work(access, stage_id)
+        try:
+            assignment = services.claim_next_task(stage=stage, worker=request.user)
+        except services.NoTaskAvailable:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(selectors.task_payload(assignment, request.build_absolute_uri(f"/dicomweb/{slug}")))
+
+
+class AnswerView(APIView):
+    @extend_schema(request=AnswerInput, responses={201: AnswerOutput, 200: AnswerOutput},
+                   summary="Answer (or skip with a reason) a task you hold; a retry returns the first answer")
+    def post(self, request: Request, assignment_id: int) -> Response:
+        assignment = get_assignment_for_worker(request.user, assignment_id)
+        data = AnswerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            answer, created = services.submit_answer(
+                assignment=assignment, value=data.validated_data["value"],
+                skip_reason=data.validated_data["skip_reason"], image=selectors.item_geometry(assignment.item))
+        except AnswerError as error:
+            raise ValidationError({"value": {error.field: [error.message]}}) from None
+        except services.AssignmentClosed:
+            return Response({"detail": "This assignment's lease has ended; ask for the next task."},
+                            status=status.HTTP_409_CONFLICT)
+        return Response(AnswerOutput(answer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -20,3 +20,40 @@ class LabelSchemaInput(serializers.Serializer):
         if bool(data.get("definition")) == bool(data.get("template")):
             raise serializers.ValidationError("Give exactly one of definition and template.")
         return data
+
+
+class StageInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    audience = serializers.ChoiceField(choices=["crowd", "expert"], default="crowd")
+    schema = serializers.SlugField(help_text="Schema name; its newest version is used")
+    redundancy = serializers.IntegerField(min_value=1, max_value=50, default=3)
+    lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, default=600)
+
+
+class StageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    position = serializers.IntegerField()
+    audience = serializers.CharField()
+    schema = serializers.CharField(source="schema.name")
+    schema_version = serializers.IntegerField(source="schema.version")
+    redundancy = serializers.IntegerField()
+    lease_seconds = serializers.IntegerField()
+
+
+class StageItemsInput(serializers.Serializer):
+    series_uids = serializers.ListField(child=serializers.CharField(max_length=64), required=False,
+                                        help_text="Series to queue, one item each; all the project's series if absent")
+
+
+class AnswerInput(serializers.Serializer):
+    value = serializers.DictField(default=dict)
+    skip_reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class AnswerOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    value = serializers.DictField()
+    skip_reason = serializers.CharField()
+    schema_version = serializers.IntegerField(source="schema.version")
+    created_at = serializers.DateTimeField()

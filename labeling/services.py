@@ -8,6 +8,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from cardiocrowd.accounts.models import Project
+from cardiocrowd.imaging.models import Series
 
 from .models import Answer, Assignment, Item, LabelSchema, Stage, Task
 from .schema import ImageGeometry, validate_answer, validate_schema
@@ -51,9 +52,10 @@ FOR UPDATE OF t SKIP LOCKED
 
 def add_items_to_stage(*, stage: Stage, items: list[Item]) -> int:
     """Queue items in a stage (an item already there is left as it is). Returns how many were new."""
-    created = Task.objects.bulk_create([Task(stage=stage, item=item, open_slots=stage.redundancy) for item in items],
-                                       ignore_conflicts=True)
-    return sum(1 for task in created if task.pk)
+    queued = set(Task.objects.filter(stage=stage, item__in=items).values_list("item_id", flat=True))
+    new = [Task(stage=stage, item=item, open_slots=stage.redundancy) for item in items if item.pk not in queued]
+    Task.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent queueing of the same item wins
+    return len(new)
 
 
 @transaction.atomic
@@ -138,3 +140,27 @@ def _expire(assignment_id: int) -> None:
         pk=assignment_id, state=Assignment.State.OPEN, lease_expires_at__lte=timezone.now()).first()
     if expired is not None:
         _give_back([expired.pk], [expired.task_id])
+
+
+@transaction.atomic
+def append_stage(*, project: Project, schema: LabelSchema, name: str, audience: str, redundancy: int,
+                 lease_seconds: int) -> Stage:
+    """Add a stage at the end of the project's pipeline."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # positions stay unique under races
+    position = (project.stages.aggregate(last=Max("position"))["last"] or 0) + 1
+    return Stage.objects.create(project=project, schema=schema, name=name, audience=audience, position=position,
+                                redundancy=redundancy, lease_seconds=lease_seconds)
+
+
+@transaction.atomic
+def queue_series(*, stage: Stage, series_uids: list[str] | None) -> int:
+    """One item per series (all the project's series when none are named), queued in `stage`.
+    Returns how many tasks were new."""
+    series = Series.objects.filter(study__project_id=stage.project_id).select_related("study")
+    if series_uids is not None:
+        series = series.filter(series_uid__in=series_uids)
+    items = []
+    for one in series:
+        item, _ = Item.objects.get_or_create(project_id=stage.project_id, study=one.study, series=one, instance=None)
+        items.append(item)
+    return add_items_to_stage(stage=stage, items=items)

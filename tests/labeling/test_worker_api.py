@@ -1,0 +1,120 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cardiocrowd.accounts.models import Project
+from labeling.models import Answer, Assignment, Task
+from tests.conftest import ECHO_CINE, SUNNYBROOK_PATIENT
+
+VIEW = {"view": "A4C", "quality": "good"}
+
+
+@pytest.fixture
+def pipeline(api_client, admin_user, project, ingest):
+    """An admin's two-stage pipeline over an echo and an MR series, designed through the API."""
+    project.burned_in_policy = Project.BurnedInPolicy.MASK
+    project.pixel_mask_rules = [{"modality": "US", "height": 62, "width": 130}]
+    project.save()
+    ingest(project, ECHO_CINE, SUNNYBROOK_PATIENT / "1.dcm", SUNNYBROOK_PATIENT / "2.dcm")
+    api_client.force_authenticate(admin_user)
+    base = f"/api/projects/{project.slug}"
+    api_client.post(f"{base}/schemas/", {"name": "views", "template": "echo-view-classification"}, format="json")
+    api_client.post(f"{base}/schemas/", {"name": "lvef", "template": "lvef-estimate"}, format="json")
+    crowd = api_client.post(f"{base}/stages/", {"name": "Which view?", "schema": "views", "redundancy": 2},
+                            format="json").json()
+    expert = api_client.post(f"{base}/stages/", {"name": "LVEF", "schema": "lvef", "audience": "expert",
+                                                 "redundancy": 1}, format="json").json()
+    queued = api_client.post(f"{base}/stages/{crowd['id']}/items/", {}, format="json").json()
+    api_client.force_authenticate(None)
+    return {"crowd": crowd, "expert": expert, "queued": queued, "base": base}
+
+
+def next_task(api_client, pipeline, stage="crowd"):
+    return api_client.post(f"{pipeline['base']}/stages/{pipeline[stage]['id']}/next/")
+
+
+def test_admin_designs_a_pipeline(pipeline):
+    assert (pipeline["crowd"]["position"], pipeline["expert"]["position"]) == (1, 2)
+    assert (pipeline["crowd"]["schema"], pipeline["crowd"]["schema_version"]) == ("views", 1)
+    assert pipeline["queued"] == {"queued": 2}
+
+
+def test_a_crowd_worker_labels_blind_and_the_images_open_for_the_lease(api_client, annotator, pipeline):
+    api_client.force_authenticate(annotator)
+
+    task = next_task(api_client, pipeline).json()
+    instance = task["instances"][0]
+    frame = api_client.get(f"{instance['url']}/frames/1")
+    answered = api_client.post(f"/api/assignments/{task['assignment']}/answer/", {"value": VIEW}, format="json")
+    retried = api_client.post(f"/api/assignments/{task['assignment']}/answer/", {"value": VIEW}, format="json")
+    after = api_client.get(f"{instance['url']}/frames/1")
+
+    assert set(task) == {"assignment", "stage", "lease_expires_at", "schema", "dicomweb", "instances"}
+    assert task["schema"]["definition"]["fields"][0]["key"] == "view"
+    assert frame.status_code == 200
+    assert (answered.status_code, retried.status_code) == (201, 200)
+    assert answered.json()["id"] == retried.json()["id"] and Answer.objects.count() == 1
+    assert after.status_code == 404  # the lease ended with the answer
+
+
+def test_a_worker_runs_out_of_tasks_with_204(api_client, annotator, pipeline):
+    api_client.force_authenticate(annotator)
+    for _ in range(2):
+        task = next_task(api_client, pipeline).json()
+        api_client.post(f"/api/assignments/{task['assignment']}/answer/", {"value": VIEW}, format="json")
+
+    assert next_task(api_client, pipeline).status_code == 204
+
+
+def test_an_answer_that_does_not_fit_is_a_400_naming_the_field(api_client, annotator, pipeline):
+    api_client.force_authenticate(annotator)
+    task = next_task(api_client, pipeline).json()
+
+    response = api_client.post(f"/api/assignments/{task['assignment']}/answer/",
+                               {"value": {"view": "A4C", "quality": "blurry"}}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"value": {"quality": ["'blurry' is not one of ['good', 'fair', 'poor']"]}}
+    assert Answer.objects.count() == 0
+
+
+def test_answering_an_assignment_you_do_not_hold_is_a_404(api_client, annotator, other_annotator, pipeline):
+    api_client.force_authenticate(annotator)
+    task = next_task(api_client, pipeline).json()
+    api_client.force_authenticate(other_annotator)
+
+    response = api_client.post(f"/api/assignments/{task['assignment']}/answer/", {"value": VIEW}, format="json")
+
+    assert response.status_code == 404 and Answer.objects.count() == 0
+
+
+def test_an_expired_lease_is_a_409_and_the_slot_returns(api_client, annotator, pipeline):
+    api_client.force_authenticate(annotator)
+    task = next_task(api_client, pipeline).json()
+    Assignment.objects.filter(pk=task["assignment"]).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    response = api_client.post(f"/api/assignments/{task['assignment']}/answer/", {"value": VIEW}, format="json")
+
+    assert response.status_code == 409
+    assert sorted(Task.objects.values_list("open_slots", flat=True)) == [2, 2]
+
+
+def test_each_tier_takes_only_its_own_stages(api_client, annotator, reviewer, outsider, pipeline):
+    api_client.force_authenticate(reviewer)
+    expert_on_crowd = next_task(api_client, pipeline, "crowd").status_code
+    api_client.force_authenticate(annotator)
+    crowd_on_expert = next_task(api_client, pipeline, "expert").status_code
+    api_client.force_authenticate(outsider)
+    stranger = next_task(api_client, pipeline, "crowd").status_code
+
+    assert (expert_on_crowd, crowd_on_expert, stranger) == (403, 403, 404)
+    assert Assignment.objects.count() == 0
+
+
+def test_only_admins_design_stages(api_client, reviewer, pipeline):
+    api_client.force_authenticate(reviewer)
+
+    response = api_client.post(f"{pipeline['base']}/stages/", {"name": "x", "schema": "views"}, format="json")
+
+    assert response.status_code == 403
