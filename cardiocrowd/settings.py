@@ -175,6 +175,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "default")
 CELERY_TASK_ROUTES = {
     "cardiocrowd.imaging.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "labeling.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
 }
 CELERY_BEAT_SCHEDULE: dict = {}
 

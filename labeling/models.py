@@ -123,3 +123,15 @@ class LabelSchema(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name", "version"], name="unique_schema_version")]
+
+
+class Consensus(models.Model):
+    """The current consensus of a task's answers: per field value and share, and a confidence.
+    Rewritten whole on every aggregation (idempotent), so a retried aggregation changes nothing."""
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="consensus")
+    method = models.CharField(max_length=32)
+    fields = models.JSONField(default=dict)  # {key: {"value", "share", "votes"}}
+    confidence = models.FloatField()
+    answer_count = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)

@@ -10,7 +10,8 @@ from django.utils import timezone
 from cardiocrowd.accounts.models import Project
 from cardiocrowd.imaging.models import Series
 
-from .models import Answer, Assignment, Item, LabelSchema, Stage, Task
+from .consensus.voting import vote_fields
+from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task
 from .schema import ImageGeometry, validate_answer, validate_schema
 
 
@@ -130,6 +131,9 @@ def _record_answer(*, assignment_id: int, value: dict, skip_reason: str, image: 
     task.answer_count += 1
     if task.answer_count >= assignment.task.stage.redundancy:
         task.state = Task.State.COMPLETE
+        from .tasks import aggregate_task_task
+
+        transaction.on_commit(lambda: aggregate_task_task.delay(task.pk))
     task.save(update_fields=["answer_count", "state"])
     return answer, True
 
@@ -164,3 +168,23 @@ def queue_series(*, stage: Stage, series_uids: list[str] | None) -> int:
         item, _ = Item.objects.get_or_create(project_id=stage.project_id, study=one.study, series=one, instance=None)
         items.append(item)
     return add_items_to_stage(stage=stage, items=items)
+
+
+CATEGORICAL_KINDS = {"single_choice", "yes_no_unsure"}
+
+
+@transaction.atomic
+def aggregate_task(*, task_id: int) -> Consensus | None:
+    """Majority vote over the task's answers, per categorical field, written in one upsert.
+    Skips count as answers but not as votes. The full aggregation engine replaces the method in
+    issue 4; the contract (one Consensus row per task, rewritten whole) stays."""
+    task = Task.objects.select_related("stage__schema").filter(pk=task_id).first()
+    if task is None:
+        return None
+    keys = [field["key"] for field in task.stage.schema.definition["fields"] if field["kind"] in CATEGORICAL_KINDS]
+    answers = list(task.answers.filter(skip_reason="").values_list("value", flat=True))
+    fields, confidence = vote_fields(answers, keys)
+    consensus, _ = Consensus.objects.update_or_create(task=task, defaults={
+        "method": "majority_vote", "fields": fields, "confidence": confidence,
+        "answer_count": task.answers.count()})
+    return consensus

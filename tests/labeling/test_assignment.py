@@ -199,3 +199,40 @@ def test_many_workers_at_once_never_share_a_slot_nor_lose_an_answer(project):
     answers = Answer.objects.filter(task__stage=stage)
     assert answers.count() == 120 == len(acknowledged) == len(set(acknowledged))
     assert len(set(answers.values_list("task_id", "worker_id"))) == 120
+
+
+def test_a_complete_task_gets_a_majority_vote_consensus(project, items, django_capture_on_commit_callbacks):
+    from labeling.models import Consensus
+
+    stage = new_stage(project, redundancy=4)
+    add_items_to_stage(stage=stage, items=items[:1])
+    values = [VIEW, VIEW, {"view": "PLAX", "quality": "good"}, None]
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        for value in values:
+            assignment = claim_next_task(stage=stage, worker=UserFactory())
+            if value is None:
+                submit_answer(assignment=assignment, value={}, skip_reason="not this view")
+            else:
+                submit_answer(assignment=assignment, value=value)
+
+    consensus = Consensus.objects.get(task__stage=stage)
+    assert len(callbacks) == 1  # aggregation is queued once, when the last answer completes the task
+    assert consensus.fields == {"view": {"value": "A4C", "share": 0.6667, "votes": 3},
+                                "quality": {"value": "good", "share": 1.0, "votes": 3}}
+    assert (consensus.method, consensus.confidence, consensus.answer_count) == ("majority_vote", 0.6667, 4)
+
+
+def test_aggregating_twice_leaves_one_consensus(project, items):
+    from labeling.models import Consensus
+    from labeling.services import aggregate_task
+
+    stage = new_stage(project, redundancy=1)
+    add_items_to_stage(stage=stage, items=items[:1])
+    submit_answer(assignment=claim_next_task(stage=stage, worker=UserFactory()), value=VIEW)
+    task = Task.objects.get(stage=stage)
+
+    aggregate_task(task_id=task.pk)
+    aggregate_task(task_id=task.pk)
+
+    assert Consensus.objects.filter(task=task).count() == 1

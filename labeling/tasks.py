@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from .services import aggregate_task
+
+
+@shared_task(acks_late=True, time_limit=600)
+def aggregate_task_task(task_id: int) -> None:
+    aggregate_task(task_id=task_id)  # idempotent: rewrites the task's one Consensus row
