@@ -27,8 +27,7 @@ def get_stage_to_work(access: ProjectAccess, stage_id: int) -> Stage:
 
 def get_assignment_for_worker(user: AbstractBaseUser, assignment_id: int) -> Assignment:
     """Only the worker holding an assignment may answer it."""
-    assignment = Assignment.objects.filter(pk=assignment_id, worker=user).select_related(
-        "task__stage__schema", "item__study", "item__series", "item__instance__series__study").first()
+    assignment = Assignment.objects.filter(pk=assignment_id, worker=user).select_related("item").first()
     if assignment is None:
         raise NotFound("No such assignment.")
     return assignment

@@ -103,7 +103,7 @@ class NextTaskView(APIView):
             assignment = services.claim_next_task(stage=stage, worker=request.user)
         except services.NoTaskAvailable:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(selectors.task_payload(assignment, request.build_absolute_uri(f"/dicomweb/{slug}")))
+        return Response(selectors.task_payload(assignment, stage, request.build_absolute_uri(f"/dicomweb/{slug}")))
 
 
 class AnswerView(APIView):

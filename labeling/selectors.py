@@ -5,7 +5,7 @@ from cardiocrowd.accounts.models import Project
 from cardiocrowd.imaging.geometry import geometry_from_metadata
 from cardiocrowd.imaging.models import Instance
 
-from .models import Assignment, Item, LabelSchema
+from .models import Assignment, Item, LabelSchema, Stage
 from .schema import ImageGeometry
 
 
@@ -34,7 +34,7 @@ def item_geometry(item: Item) -> ImageGeometry | None:
     return geometry_from_metadata(metadata[0]) if len(metadata) == 1 else None
 
 
-def task_payload(assignment: Assignment, dicomweb_base: str) -> dict:
+def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> dict:
     """What the labeling screen needs for one lease: the schema and where the images are.
     Never other workers' answers, consensus or gold: the worker labels blind."""
     instances = [{
@@ -46,7 +46,6 @@ def task_payload(assignment: Assignment, dicomweb_base: str) -> dict:
         "url": (f"{dicomweb_base}/studies/{instance.series.study.study_uid}/series/{instance.series.series_uid}"
                 f"/instances/{instance.sop_instance_uid}"),
     } for instance in item_instances(assignment.item).defer("metadata", "frame_index")]
-    stage = assignment.task.stage
     return {
         "assignment": assignment.pk,
         "stage": {"id": stage.pk, "name": stage.name},

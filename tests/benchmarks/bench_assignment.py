@@ -1,0 +1,194 @@
+"""Next-task and submit under concurrent simulated workers, through gunicorn and PostgreSQL.
+
+    python tests/benchmarks/bench_assignment.py [--items 10000] [--workers 100] [--seconds 60] [--think-ms 1000]
+
+Self-contained: makes a fresh database on BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432),
+queues `--items` items in a crowd stage (redundancy 3, random priorities), starts gunicorn, and runs
+`--workers` threads, each a crowd worker with its own token, looping: next task, think for about
+`--think-ms` (uniform 0.5×–1.5×, as a person labeling), answer. Aggregations are queued on a
+RabbitMQ queue of its own (no worker: only the web path is timed), deleted at the end with the
+database. The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY))
+from tests.orthanc import free_port  # noqa: E402
+
+ANSWER = {"view": "A4C", "quality": "good"}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))] if ordered else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--think-ms", type=float, default=1000)
+    arguments = parser.parse_args()
+
+    server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+    database = f"cardiocrowd_bench_assign_{os.getpid()}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    folder = Path(tempfile.mkdtemp(prefix="bench-assign-"))
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "cardiocrowd.settings", "DJANGO_SECRET_KEY": "benchmark-only",
+        "DATABASE_URL": f"{server}/{database}", "CARDIOCROWD_DATA_DIR": str(folder / "data"),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SECURE_COOKIES": "false",
+        "CELERY_DEFAULT_QUEUE": f"bench-assign-{os.getpid()}", "DJANGO_LOG_LEVEL": "WARNING",
+    })
+    web = None
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        stage, tokens = populate(arguments.items, arguments.workers)
+        web, url = start_web(folder)
+        result = drive(url, stage, tokens, arguments)
+        from labeling.models import Answer
+
+        result["answers_stored"] = Answer.objects.count()
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait()
+        from django.db import connections
+
+        from cardiocrowd.celery import app
+
+        connections.close_all()
+        with app.connection_for_write() as broker:
+            broker.default_channel.queue_delete(os.environ["CELERY_DEFAULT_QUEUE"])
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(result))
+
+
+def populate(item_count: int, worker_count: int):
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from cardiocrowd.accounts.models import Membership
+    from cardiocrowd.accounts.services import create_project
+    from cardiocrowd.imaging.models import Study
+    from labeling.models import Stage
+    from labeling.services import save_schema_version
+    from labeling.templates import TEMPLATES
+
+    project = create_project(slug="bench", name="bench")
+    schema = save_schema_version(project=project, name="views", user=None,
+                                 definition=TEMPLATES["echo-view-classification"]["schema"])
+    stage = Stage.objects.create(project=project, name="views", position=1, schema=schema, redundancy=3)
+    study = Study.objects.create(project=project, study_uid="2.25.1", patient_pseudonym="CCBENCH")
+    started = time.perf_counter()
+    with connection.cursor() as cursor:  # set-based inserts: a million rows in seconds, not minutes
+        cursor.execute("INSERT INTO labeling_item (project_id, study_id, created_at) "
+                       "SELECT %s, %s, now() FROM generate_series(1, %s)", [project.pk, study.pk, item_count])
+        cursor.execute("INSERT INTO labeling_task (stage_id, item_id, state, priority, open_slots, answer_count, "
+                       "created_at) SELECT %s, id, 'open', random(), %s, 0, now() FROM labeling_item "
+                       "WHERE project_id = %s", [stage.pk, stage.redundancy, project.pk])
+        cursor.execute("ANALYZE labeling_item; ANALYZE labeling_task")
+    print(f"queued {item_count} items in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"worker{n}") for n in range(worker_count)])
+    Membership.objects.bulk_create([Membership(project=project, user=user, role="crowd") for user in users])
+    tokens = [Token.objects.create(user=user).key for user in users]
+    return stage.pk, tokens
+
+
+def start_web(folder: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "3",
+         "--threads", "8", "--backlog", "512"], cwd=REPOSITORY, env=os.environ.copy(),
+        stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            requests.get(url + "/api/templates/", timeout=2)
+            return process, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start")
+
+
+def drive(url: str, stage_id: int, tokens: list[str], arguments: argparse.Namespace) -> dict:
+    next_times, submit_times, acknowledged = [], [], set()
+    errors = []
+    deadline = time.monotonic() + arguments.seconds
+    lock = threading.Lock()
+
+    def worker(token: str, seed: int) -> None:
+        rng = random.Random(seed)
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Token {token}"
+            time.sleep(rng.uniform(0, arguments.think_ms / 1000))  # do not start all at once
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                response = session.post(f"{url}/api/projects/bench/stages/{stage_id}/next/")
+                elapsed = (time.perf_counter() - began) * 1000
+                if response.status_code == 204:
+                    return
+                if response.status_code != 200:
+                    errors.append(f"next {response.status_code}")
+                    continue
+                assignment = response.json()["assignment"]
+                time.sleep(rng.uniform(0.5, 1.5) * arguments.think_ms / 1000)
+                began = time.perf_counter()
+                answer = session.post(f"{url}/api/assignments/{assignment}/answer/", json={"value": ANSWER})
+                submitted = (time.perf_counter() - began) * 1000
+                with lock:
+                    next_times.append(elapsed)
+                    submit_times.append(submitted)
+                    if answer.status_code in (200, 201):
+                        acknowledged.add(answer.json()["id"])
+                    else:
+                        errors.append(f"answer {answer.status_code}")
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(token, n)) for n, token in enumerate(tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {
+        "items": arguments.items, "workers": arguments.workers, "seconds": round(elapsed, 1),
+        "think_ms": arguments.think_ms,
+        "requests_per_s": round((len(next_times) + len(submit_times)) / elapsed, 1),
+        "next_task_p50_ms": round(statistics.median(next_times), 2) if next_times else None,
+        "next_task_p99_ms": round(percentile(next_times, 0.99), 2),
+        "submit_p50_ms": round(statistics.median(submit_times), 2) if submit_times else None,
+        "submit_p99_ms": round(percentile(submit_times, 0.99), 2),
+        "errors": len(errors), "answers_acknowledged": len(acknowledged),
+    }
+
+
+if __name__ == "__main__":
+    main()
