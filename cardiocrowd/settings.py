@@ -177,7 +177,10 @@ CELERY_TASK_ROUTES = {
     "cardiocrowd.imaging.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
     "labeling.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
 }
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # Abandoned leases go back to the pool within half a minute of running out.
+    "release-expired-leases": {"task": "labeling.tasks.release_expired_leases_task", "schedule": 30.0},
+}
 
 LOGGING = {
     "version": 1,
