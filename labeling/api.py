@@ -11,12 +11,14 @@ from cardiocrowd.accounts.access import get_project_access, get_project_for_admi
 from . import selectors, services
 from .access import get_assignment_for_worker, get_stage, get_stage_to_work
 from .models import LabelSchema
+from .routing import RoutingError
 from .schema import AnswerError, SchemaError
 from .serializers import (
     AnswerInput,
     AnswerOutput,
     LabelSchemaInput,
     LabelSchemaOutput,
+    RoutingInput,
     StageInput,
     StageItemsInput,
     StageOutput,
@@ -78,8 +80,25 @@ class StageListView(APIView):
         schema = selectors.latest_schemas(access.project).filter(name=data.validated_data.pop("schema")).first()
         if schema is None:
             raise ValidationError({"schema": ["no schema of that name in this project"]})
-        stage = services.append_stage(project=access.project, schema=schema, **data.validated_data)
+        try:
+            stage = services.append_stage(project=access.project, schema=schema, **data.validated_data)
+        except RoutingError as error:
+            raise ValidationError({"routing": {str(error.rule): [error.message]}}) from None
         return Response(StageOutput(stage).data, status=status.HTTP_201_CREATED)
+
+
+class StageRoutingView(APIView):
+    @extend_schema(request=RoutingInput, responses={200: StageOutput}, summary="Replace a stage's routing (admins)")
+    def put(self, request: Request, slug: str, stage_id: int) -> Response:
+        access = get_project_for_admin(request.user, slug)
+        stage = get_stage(access, stage_id)
+        data = RoutingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            stage = services.set_routing(stage=stage, routing=data.validated_data["routing"])
+        except RoutingError as error:
+            raise ValidationError({"routing": {str(error.rule): [error.message]}}) from None
+        return Response(StageOutput(stage).data)
 
 
 class StageItemsView(APIView):

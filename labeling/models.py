@@ -39,6 +39,7 @@ class Stage(models.Model):
     schema = models.ForeignKey("LabelSchema", on_delete=models.PROTECT, related_name="stages")
     redundancy = models.PositiveIntegerField(default=3)  # independent answers per item (k)
     lease_seconds = models.PositiveIntegerField(default=600)
+    routing = models.JSONField(default=list, blank=True)  # rules, see labeling/routing.py
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "position"], name="unique_stage_position")]
@@ -135,3 +136,13 @@ class Consensus(models.Model):
     confidence = models.FloatField()
     answer_count = models.PositiveIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class RoutingDecision(models.Model):
+    """Where an item went when its task in a stage completed, and which rule sent it (the audit)."""
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="routing_decision")
+    action = models.CharField(max_length=16)  # accept | send
+    target = models.ForeignKey(Stage, null=True, on_delete=models.SET_NULL, related_name="+")
+    rule = models.IntegerField(null=True)  # index in the stage's rules; None: no rule matched
+    decided_at = models.DateTimeField(auto_now=True)

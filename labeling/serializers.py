@@ -28,6 +28,11 @@ class StageInput(serializers.Serializer):
     schema = serializers.SlugField(help_text="Schema name; its newest version is used")
     redundancy = serializers.IntegerField(min_value=1, max_value=50, default=3)
     lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, default=600)
+    routing = serializers.ListField(child=serializers.JSONField(), default=list)
+
+
+class RoutingInput(serializers.Serializer):
+    routing = serializers.ListField(child=serializers.JSONField())
 
 
 class StageOutput(serializers.Serializer):
@@ -39,6 +44,7 @@ class StageOutput(serializers.Serializer):
     schema_version = serializers.IntegerField(source="schema.version")
     redundancy = serializers.IntegerField()
     lease_seconds = serializers.IntegerField()
+    routing = serializers.ListField(child=serializers.JSONField())
 
 
 class StageItemsInput(serializers.Serializer):

@@ -11,7 +11,8 @@ from cardiocrowd.accounts.models import Project
 from cardiocrowd.imaging.models import Series
 
 from .consensus.voting import vote_fields
-from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task
+from .models import Answer, Assignment, Consensus, Item, LabelSchema, RoutingDecision, Stage, Task
+from .routing import decide, validate_rules
 from .schema import ImageGeometry, validate_answer, validate_schema
 
 
@@ -148,12 +149,22 @@ def _expire(assignment_id: int) -> None:
 
 @transaction.atomic
 def append_stage(*, project: Project, schema: LabelSchema, name: str, audience: str, redundancy: int,
-                 lease_seconds: int) -> Stage:
-    """Add a stage at the end of the project's pipeline."""
+                 lease_seconds: int, routing: list) -> Stage:
+    """Add a stage at the end of the project's pipeline. Raises routing.RoutingError."""
     Project.objects.select_for_update().filter(pk=project.pk).first()  # positions stay unique under races
     position = (project.stages.aggregate(last=Max("position"))["last"] or 0) + 1
+    validate_rules(routing, set(project.stages.values_list("position", flat=True)) | {position}, position)
     return Stage.objects.create(project=project, schema=schema, name=name, audience=audience, position=position,
-                                redundancy=redundancy, lease_seconds=lease_seconds)
+                                redundancy=redundancy, lease_seconds=lease_seconds, routing=routing)
+
+
+@transaction.atomic
+def set_routing(*, stage: Stage, routing: list) -> Stage:
+    """Replace a stage's routing rules (rules may point at stages added after it). Raises RoutingError."""
+    validate_rules(routing, set(stage.project.stages.values_list("position", flat=True)), stage.position)
+    stage.routing = routing
+    stage.save(update_fields=["routing"])
+    return stage
 
 
 @transaction.atomic
@@ -187,4 +198,20 @@ def aggregate_task(*, task_id: int) -> Consensus | None:
     consensus, _ = Consensus.objects.update_or_create(task=task, defaults={
         "method": "majority_vote", "fields": fields, "confidence": confidence,
         "answer_count": task.answers.count()})
+    route_task(task=task, consensus=consensus)
     return consensus
+
+
+def route_task(*, task: Task, consensus: Consensus) -> RoutingDecision:
+    """Apply the stage's routing rules to a completed task: accept the item, or queue it in the
+    target stage. Idempotent: the same task decides the same way and is queued once."""
+    skip_reasons = list(task.answers.exclude(skip_reason="").values_list("skip_reason", flat=True))
+    decision = decide(task.stage.routing, task_id=task.pk, consensus=consensus.fields,
+                      confidence=consensus.confidence, skip_reasons=skip_reasons)
+    target = None
+    if decision.action == "send":
+        target = Stage.objects.get(project_id=task.stage.project_id, position=decision.stage_position)
+        add_items_to_stage(stage=target, items=[task.item])
+    routed, _ = RoutingDecision.objects.update_or_create(
+        task=task, defaults={"action": decision.action, "target": target, "rule": decision.rule})
+    return routed

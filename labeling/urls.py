@@ -10,5 +10,6 @@ urlpatterns = [
     path("projects/<slug:slug>/stages/", api.StageListView.as_view(), name="stage-list"),
     path("projects/<slug:slug>/stages/<int:stage_id>/items/", api.StageItemsView.as_view(), name="stage-items"),
     path("projects/<slug:slug>/stages/<int:stage_id>/next/", api.NextTaskView.as_view(), name="next-task"),
+    path("projects/<slug:slug>/stages/<int:stage_id>/routing/", api.StageRoutingView.as_view(), name="stage-routing"),
     path("assignments/<int:assignment_id>/answer/", api.AnswerView.as_view(), name="answer"),
 ]

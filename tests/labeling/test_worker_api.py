@@ -118,3 +118,39 @@ def test_only_admins_design_stages(api_client, reviewer, pipeline):
     response = api_client.post(f"{pipeline['base']}/stages/", {"name": "x", "schema": "views"}, format="json")
 
     assert response.status_code == 403
+
+
+def test_unsure_crowd_items_are_routed_to_the_expert_stage(api_client, admin_user, annotator, other_annotator,
+                                                           reviewer, pipeline, django_capture_on_commit_callbacks):
+    from labeling.models import RoutingDecision
+
+    api_client.force_authenticate(admin_user)
+    routing = api_client.put(f"{pipeline['base']}/stages/{pipeline['crowd']['id']}/routing/", {"routing": [
+        {"if": {"confidence_below": 0.8}, "then": {"send_to": 2}}, {"if": "always", "then": "accept"}]},
+        format="json")
+    answers = {annotator: ["A4C", "A4C"], other_annotator: ["PLAX", "A4C"]}  # item 1 split, item 2 agreed
+    with django_capture_on_commit_callbacks(execute=True):
+        for worker, views in answers.items():
+            api_client.force_authenticate(worker)
+            for view in views:
+                task = next_task(api_client, pipeline).json()
+                api_client.post(f"/api/assignments/{task['assignment']}/answer/",
+                                {"value": {"view": view, "quality": "good"}}, format="json")
+    api_client.force_authenticate(reviewer)
+    expert_task = next_task(api_client, pipeline, "expert")
+
+    assert routing.status_code == 200 and routing.json()["routing"][0]["then"] == {"send_to": 2}
+    assert sorted(RoutingDecision.objects.values_list("action", "rule")) == [("accept", 1), ("send", 0)]
+    assert expert_task.status_code == 200
+    assert expert_task.json()["schema"]["name"] == "lvef"
+    assert next_task(api_client, pipeline, "expert").status_code == 200  # the same lease: one item routed
+
+
+def test_routing_to_a_missing_stage_is_refused_naming_the_rule(api_client, admin_user, pipeline):
+    api_client.force_authenticate(admin_user)
+
+    response = api_client.put(f"{pipeline['base']}/stages/{pipeline['crowd']['id']}/routing/",
+                              {"routing": [{"if": "always", "then": {"send_to": 7}}]}, format="json")
+
+    assert response.status_code == 400
+    assert "another stage's position" in response.json()["routing"]["0"][0]

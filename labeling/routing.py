@@ -1,0 +1,89 @@
+"""Routing rules: what happens to an item once its stage has a consensus. Pure module.
+
+Rules are data an admin writes, tried in order; the first that matches decides:
+
+    [{"if": {"confidence_below": 0.8}, "then": {"send_to": 2}},          # unsure → expert review
+     {"if": {"skipped_as": ["poor image quality"]}, "then": {"send_to": 4}},  # any such skip → quality stage
+     {"if": {"field": "view", "in": ["A4C"]}, "then": {"send_to": 3}},     # filter: only A4C goes on
+     {"if": {"random_share": 0.05}, "then": {"send_to": 5}},              # 5 % audit
+     {"if": "always", "then": "accept"}]
+
+`send_to` names a stage position of the same project. With no rule matching, the item is
+accepted. The random draw is a hash of the task id, so routing the same task twice decides the
+same way (aggregation may run again).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+CONDITIONS = {"confidence_below", "skipped_as", "field", "random_share"}
+
+
+class RoutingError(ValueError):
+    """A rule list an admin wrote is malformed; `rule` is the index of the faulty rule."""
+
+    def __init__(self, rule: int, message: str) -> None:
+        super().__init__(f"rule {rule}: {message}")
+        self.rule, self.message = rule, message
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "accept" or "send"
+    stage_position: int | None
+    rule: int | None  # index of the rule that decided; None when no rule matched
+
+
+def validate_rules(rules: list, stage_positions: set[int], own_position: int) -> list:
+    """Check a stage's rules against the pipeline. Raises RoutingError naming the rule."""
+    if not isinstance(rules, list):
+        raise RoutingError(0, "rules are a list")
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict) or set(rule) != {"if", "then"}:
+            raise RoutingError(index, "a rule is {\"if\": condition, \"then\": outcome}")
+        condition, outcome = rule["if"], rule["then"]
+        if condition != "always":
+            if not isinstance(condition, dict) or not set(condition) & CONDITIONS:
+                raise RoutingError(index, f"condition must be 'always' or use one of {sorted(CONDITIONS)}")
+            if "field" in condition and not isinstance(condition.get("in"), list):
+                raise RoutingError(index, "a field condition needs an 'in' list")
+            for key in ("confidence_below", "random_share"):
+                if key in condition and not (isinstance(condition[key], (int, float)) and 0 <= condition[key] <= 1):
+                    raise RoutingError(index, f"{key} is a number from 0 to 1")
+        if outcome != "accept":
+            target = outcome.get("send_to") if isinstance(outcome, dict) else None
+            if target not in stage_positions or target == own_position:
+                raise RoutingError(index, "then is 'accept' or {\"send_to\": another stage's position}")
+    return rules
+
+
+def decide(rules: list, *, task_id: int, consensus: dict, confidence: float, skip_reasons: list[str]) -> Decision:
+    """The first matching rule's outcome; accept when none matches."""
+    for index, rule in enumerate(rules):
+        if _matches(rule["if"], task_id=task_id, consensus=consensus, confidence=confidence,
+                    skip_reasons=skip_reasons):
+            if rule["then"] == "accept":
+                return Decision("accept", None, index)
+            return Decision("send", rule["then"]["send_to"], index)
+    return Decision("accept", None, None)
+
+
+def _matches(condition, *, task_id: int, consensus: dict, confidence: float, skip_reasons: list[str]) -> bool:
+    if condition == "always":
+        return True
+    checks = []
+    if "confidence_below" in condition:
+        checks.append(confidence < condition["confidence_below"])
+    if "skipped_as" in condition:
+        checks.append(any(reason in condition["skipped_as"] for reason in skip_reasons))
+    if "field" in condition:
+        checks.append(consensus.get(condition["field"], {}).get("value") in condition["in"])
+    if "random_share" in condition:
+        checks.append(draw(task_id) < condition["random_share"])
+    return all(checks)  # several conditions in one rule must all hold
+
+
+def draw(task_id: int) -> float:
+    """A uniform number in [0, 1) fixed for the task."""
+    return int.from_bytes(hashlib.sha256(f"route:{task_id}".encode()).digest()[:8], "big") / 2**64
