@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +16,7 @@ from .schema import AnswerError, SchemaError
 from .serializers import (
     AnswerInput,
     AnswerOutput,
+    CloneInput,
     LabelSchemaInput,
     LabelSchemaOutput,
     RoutingInput,
@@ -142,3 +143,16 @@ class AnswerView(APIView):
             return Response({"detail": "This assignment's lease has ended; ask for the next task."},
                             status=status.HTTP_409_CONFLICT)
         return Response(AnswerOutput(answer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class CloneProjectView(APIView):
+    @extend_schema(request=CloneInput, responses={201: dict},
+                   summary="Copy a project's design (schemas, stages, routing) into a new project (admins)")
+    def post(self, request: Request, slug: str) -> Response:
+        access = get_project_for_admin(request.user, slug)
+        if not request.user.is_staff:
+            raise PermissionDenied("Only platform staff may create projects.")
+        data = CloneInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.clone_project(source=access.project, user=request.user, **data.validated_data)
+        return Response({"slug": project.slug, "name": project.name}, status=status.HTTP_201_CREATED)

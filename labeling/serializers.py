@@ -63,3 +63,15 @@ class AnswerOutput(serializers.Serializer):
     skip_reason = serializers.CharField()
     schema_version = serializers.IntegerField(source="schema.version")
     created_at = serializers.DateTimeField()
+
+
+class CloneInput(serializers.Serializer):
+    slug = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+
+    def validate_slug(self, value: str) -> str:
+        from cardiocrowd.accounts.models import Project
+
+        if Project.objects.filter(slug=value).exists():
+            raise serializers.ValidationError("A project with this slug exists.")
+        return value

@@ -8,12 +8,14 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from cardiocrowd.accounts.models import Project
+from cardiocrowd.accounts.services import create_project
 from cardiocrowd.imaging.models import Series
 
 from .consensus.voting import vote_fields
 from .models import Answer, Assignment, Consensus, Item, LabelSchema, RoutingDecision, Stage, Task
 from .routing import decide, validate_rules
 from .schema import ImageGeometry, validate_answer, validate_schema
+from .selectors import latest_schemas
 
 
 @transaction.atomic
@@ -215,3 +217,20 @@ def route_task(*, task: Task, consensus: Consensus) -> RoutingDecision:
     routed, _ = RoutingDecision.objects.update_or_create(
         task=task, defaults={"action": decision.action, "target": target, "rule": decision.rule})
     return routed
+
+
+@transaction.atomic
+def clone_project(*, source: Project, slug: str, name: str, user: AbstractBaseUser) -> Project:
+    """A new project with the source's design: de-identification settings, the newest version of
+    each schema, and its stages with their routing. No images, items or answers are copied, and
+    the new project has its own pseudonym secret. The cloner becomes its admin."""
+    project = create_project(slug=slug, name=name, creator=user, date_policy=source.date_policy,
+                             retain_patient_characteristics=source.retain_patient_characteristics,
+                             burned_in_policy=source.burned_in_policy, pixel_mask_rules=source.pixel_mask_rules)
+    schemas = {schema.name: save_schema_version(project=project, name=schema.name, definition=schema.definition,
+                                                user=user) for schema in latest_schemas(source)}
+    for stage in source.stages.select_related("schema").order_by("position"):
+        Stage.objects.create(project=project, name=stage.name, position=stage.position, audience=stage.audience,
+                             schema=schemas[stage.schema.name], redundancy=stage.redundancy,
+                             lease_seconds=stage.lease_seconds, routing=stage.routing)
+    return project

@@ -11,5 +11,6 @@ urlpatterns = [
     path("projects/<slug:slug>/stages/<int:stage_id>/items/", api.StageItemsView.as_view(), name="stage-items"),
     path("projects/<slug:slug>/stages/<int:stage_id>/next/", api.NextTaskView.as_view(), name="next-task"),
     path("projects/<slug:slug>/stages/<int:stage_id>/routing/", api.StageRoutingView.as_view(), name="stage-routing"),
+    path("projects/<slug:slug>/clone/", api.CloneProjectView.as_view(), name="project-clone"),
     path("assignments/<int:assignment_id>/answer/", api.AnswerView.as_view(), name="answer"),
 ]

@@ -154,3 +154,29 @@ def test_routing_to_a_missing_stage_is_refused_naming_the_rule(api_client, admin
 
     assert response.status_code == 400
     assert "another stage's position" in response.json()["routing"]["0"][0]
+
+
+def test_an_admin_clones_the_design_but_not_the_data(api_client, admin_user, pipeline, project):
+    from cardiocrowd.accounts.models import Project
+
+    api_client.force_authenticate(admin_user)
+
+    response = api_client.post(f"{pipeline['base']}/clone/", {"slug": "echo-study-2", "name": "Second"},
+                               format="json")
+    stages = api_client.get("/api/projects/echo-study-2/stages/").json()
+
+    clone = Project.objects.get(slug="echo-study-2")
+    assert response.status_code == 201
+    assert [(s["name"], s["position"], s["audience"], s["schema"]) for s in stages] == [
+        ("Which view?", 1, "crowd", "views"), ("LVEF", 2, "expert", "lvef")]
+    assert clone.pixel_mask_rules == project.pixel_mask_rules
+    assert clone.pseudonym_secret != project.pseudonym_secret
+    assert (clone.items.count(), clone.instances.count()) == (0, 0)
+
+
+def test_a_crowd_worker_cannot_clone(api_client, annotator, pipeline):
+    api_client.force_authenticate(annotator)
+
+    response = api_client.post(f"{pipeline['base']}/clone/", {"slug": "mine", "name": "Mine"}, format="json")
+
+    assert response.status_code == 403
