@@ -13,30 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-import psycopg
 import requests
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPOSITORY))
-from tests.orthanc import free_port  # noqa: E402
+from common import fresh_platform, percentile, running_gunicorn
 
 ANSWER = {"view": "A4C", "quality": "good"}
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))] if ordered else 0.0
 
 
 def main() -> None:
@@ -47,45 +33,13 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=1000)
     arguments = parser.parse_args()
 
-    server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-    database = f"cardiocrowd_bench_assign_{os.getpid()}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
-    folder = Path(tempfile.mkdtemp(prefix="bench-assign-"))
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "cardiocrowd.settings", "DJANGO_SECRET_KEY": "benchmark-only",
-        "DATABASE_URL": f"{server}/{database}", "CARDIOCROWD_DATA_DIR": str(folder / "data"),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SECURE_COOKIES": "false",
-        "CELERY_DEFAULT_QUEUE": f"bench-assign-{os.getpid()}", "DJANGO_LOG_LEVEL": "WARNING",
-    })
-    web = None
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with fresh_platform("bench-assign", DJANGO_LOG_LEVEL="WARNING") as folder:
         stage, tokens = populate(arguments.items, arguments.workers)
-        web, url = start_web(folder)
-        result = drive(url, stage, tokens, arguments)
+        with running_gunicorn(folder, workers=3, threads=8) as url:
+            result = drive(url, stage, tokens, arguments)
         from labeling.models import Answer
 
         result["answers_stored"] = Answer.objects.count()
-    finally:
-        if web is not None:
-            web.terminate()
-            web.wait()
-        from django.db import connections
-
-        from cardiocrowd.celery import app
-
-        connections.close_all()
-        with app.connection_for_write() as broker:
-            broker.default_channel.queue_delete(os.environ["CELERY_DEFAULT_QUEUE"])
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(result))
 
 
@@ -120,22 +74,6 @@ def populate(item_count: int, worker_count: int):
     Membership.objects.bulk_create([Membership(project=project, user=user, role="crowd") for user in users])
     tokens = [Token.objects.create(user=user).key for user in users]
     return stage.pk, tokens
-
-
-def start_web(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "3",
-         "--threads", "8", "--backlog", "512"], cwd=REPOSITORY, env=os.environ.copy(),
-        stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(url + "/api/templates/", timeout=2)
-            return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
 
 
 def drive(url: str, stage_id: int, tokens: list[str], arguments: argparse.Namespace) -> dict:

@@ -17,30 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import psycopg
 import requests
+from common import REPOSITORY, fresh_platform, percentile, running_gunicorn
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPOSITORY))
-from tests.orthanc import OrthancServer, free_port  # noqa: E402
+from tests.orthanc import OrthancServer
 
 DATA = Path(os.environ.get("CARDIOCROWD_SHARED_DATA", REPOSITORY.parent / "shared" / "data")) / "dicom"
 ECHO = DATA / "pydicom-data" / "color3d_jpeg_baseline.dcm"
 SUNNYBROOK = sorted((DATA / "sunnybrook" / "dicoms").rglob("*.dcm"))
 ECHO_BANNER = {"modality": "US", "x": 0, "y": 0, "width": 130, "height": 62}
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -49,43 +40,13 @@ def main() -> None:
     parser.add_argument("--worker-processes", type=int, default=os.cpu_count() or 2)
     arguments = parser.parse_args()
 
-    server_url = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-    database = f"cardiocrowd_bench_{os.getpid()}"
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
-    folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "cardiocrowd.settings",
-        "DJANGO_SECRET_KEY": "benchmark-only",
-        "DATABASE_URL": f"{server_url}/{database}",
-        "CARDIOCROWD_DATA_DIR": str(folder / "data"),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_COOKIES": "false",
-        "CELERY_DEFAULT_QUEUE": f"bench-ingest-{os.getpid()}",  # a queue of its own: no stale messages
-    })
     orthanc = OrthancServer().start()
-    web = None
     try:
         orthanc.upload(*SUNNYBROOK, ECHO)
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        result = measure(orthanc, arguments, folder)
-        web = result.pop("_web")
+        with fresh_platform("bench-ingest") as folder:
+            result = measure(orthanc, arguments, folder)
     finally:
-        if web is not None:
-            web.terminate()
-            web.wait()
         orthanc.stop()
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(result))
 
 
@@ -109,22 +70,6 @@ def wait_for_worker(queue: str) -> None:
     raise RuntimeError("the Celery worker did not start")
 
 
-def start_web(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "4"], cwd=REPOSITORY, env=os.environ.copy(),
-        stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            requests.get(url + "/api/schema/", timeout=2)
-            return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
-
-
 def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -132,7 +77,6 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
 
     from cardiocrowd.accounts.models import Membership
     from cardiocrowd.accounts.services import create_project
-    from cardiocrowd.celery import app
     from cardiocrowd.imaging import services
     from cardiocrowd.imaging.models import ImportJob, Instance
     from labeling.models import Item, Stage
@@ -163,8 +107,6 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
     finally:
         worker.terminate()
         worker.wait()
-        with app.connection_for_write() as broker:
-            broker.default_channel.queue_delete(queue)
     job = services.with_progress(ImportJob.objects.filter(pk=job.pk)).get()
     assert job.status == "succeeded" and job.refused == 0, (job.status, job.failure_reason)
 
@@ -187,20 +129,19 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
                                                                series=echo.series)])
     claim_next_task(stage=stage, worker=worker)
     token = Token.objects.create(user=worker).key
-    web, url = start_web(folder)
-    frame_url = (f"{url}/dicomweb/bench/studies/{echo.series.study.study_uid}/series/{echo.series.series_uid}"
-                 f"/instances/{echo.sop_instance_uid}/frames/")
-    headers = {"Authorization": f"Token {token}",
-               "Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
     positions = {"first": 1, "middle": 60, "last": 120}
     timings: dict[str, list[float]] = {name: [] for name in positions}
-    with requests.Session() as session:
+    with running_gunicorn(folder, workers=2, threads=4) as url, requests.Session() as session:
+        frame_url = (f"{url}/dicomweb/bench/studies/{echo.series.study.study_uid}/series/{echo.series.series_uid}"
+                     f"/instances/{echo.sop_instance_uid}/frames/")
+        session.headers.update({"Authorization": f"Token {token}",
+                                "Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'})
         for _ in range(20):  # warm up connections and worker processes
-            session.get(frame_url + "1", headers=headers).raise_for_status()
+            session.get(frame_url + "1").raise_for_status()
         for _ in range(arguments.frames_per_position):
             for name, number in positions.items():  # interleaved, so machine noise hits all three alike
                 began = time.perf_counter()
-                response = session.get(frame_url + str(number), headers=headers)
+                response = session.get(frame_url + str(number))
                 timings[name].append((time.perf_counter() - began) * 1000)
                 response.raise_for_status()
     return {
@@ -212,7 +153,6 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
         "frame_requests_per_position": arguments.frames_per_position,
         "frame_p50_ms": {name: round(statistics.median(values), 2) for name, values in timings.items()},
         "frame_p99_ms": {name: round(percentile(values, 0.99), 2) for name, values in timings.items()},
-        "_web": web,
     }
 
 

@@ -1,0 +1,86 @@
+"""What the benchmarks share: a fresh database and data folder, gunicorn, percentiles."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import requests
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY))
+from tests.orthanc import free_port  # noqa: E402
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))] if ordered else 0.0
+
+
+@contextmanager
+def fresh_platform(name: str, **environment: str) -> Iterator[Path]:
+    """Production settings on a new database of BENCH_POSTGRES (default the machine's PostgreSQL),
+    a temporary data folder and a Celery queue of its own; Django set up and migrated. All of it
+    is removed on the way out. Yields the folder (logs go there)."""
+    server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+    database = f"cardiocrowd_{name}_{os.getpid()}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "cardiocrowd.settings", "DJANGO_SECRET_KEY": "benchmark-only",
+        "DATABASE_URL": f"{server}/{database}", "CARDIOCROWD_DATA_DIR": str(folder / "data"),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SECURE_COOKIES": "false",
+        "CELERY_DEFAULT_QUEUE": f"{name}-{os.getpid()}",  # no stale messages from other runs
+        **environment,
+    })
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        yield folder
+    finally:
+        from django.db import connections
+
+        from cardiocrowd.celery import app
+
+        connections.close_all()
+        with app.connection_for_write() as broker:
+            broker.default_channel.queue_delete(os.environ["CELERY_DEFAULT_QUEUE"])
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def running_gunicorn(folder: Path, *, workers: int, threads: int) -> Iterator[str]:
+    """gunicorn serving the platform on a free loopback port; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
+         str(workers), "--threads", str(threads), "--backlog", "512"],
+        cwd=REPOSITORY, env=os.environ.copy(), stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                requests.get(url + "/api/templates/", timeout=2)  # any answer, 401 included, means it serves
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("gunicorn did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait()
