@@ -1,7 +1,7 @@
-"""Items to label and the assignments that lease them to workers.
+"""The labeling engine's data: items, a project's pipeline of stages, the tasks and leases that
+serve them, answers, gold, worker quality, consensus, routing and the audit trail.
 
-Which images a crowd worker may see follows from the assignments it holds. Label schemas are
-versioned here; stages, answers and consensus build on these models (issue 3).
+Which images a crowd worker may see follows from the assignments it holds.
 """
 from django.conf import settings
 from django.db import models
@@ -23,21 +23,75 @@ class Item(models.Model):
     last_frame = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    # The pipeline's final word on the item: set when a stage's routing accepts it.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    result = models.JSONField(null=True, blank=True)  # {field key: value}
+    result_task = models.ForeignKey("Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+
+class PipelineSettings(models.Model):
+    """A project's instructions to workers and its worker-quality rules."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="pipeline_settings")
+    instructions = models.TextField(blank=True, help_text="Markdown; example images are uploaded separately.")
+    qualification_pass_mark = models.FloatField(default=0.8)  # share of qualification items answered right
+    reliability_threshold = models.FloatField(default=0.6)  # below it (with enough gold seen) a worker is blocked
+    min_gold_for_blocking = models.PositiveIntegerField(default=5)  # evidence needed before blocking
+
+
+class InstructionImage(models.Model):
+    """An example image in the project's instructions (PNG or JPEG an admin uploaded)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="instruction_images")
+    caption = models.CharField(max_length=200, blank=True)
+    content_type = models.CharField(max_length=32)
+    data = models.BinaryField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
 
 class Stage(models.Model):
-    """One step of a project's pipeline: who answers (crowd or expert), against which schema
-    version, how many independent answers each item gets, and how long a lease lasts."""
+    """One step of a project's pipeline: who answers, what, how many independent answers each
+    item gets, how much gold is mixed in, how long a lease lasts and where items go next.
+
+    A label stage asks for answers in its schema. A review stage shows experts what the stage
+    that sent an item there concluded (every answer, the consensus) and takes a verdict:
+    accept, correct or reject; an adjudication stage does the same for senior experts, to
+    settle reviews that disagree. Review and adjudication stages use the schema of what they
+    review, so they have none of their own."""
 
     class Audience(models.TextChoices):
         CROWD = "crowd"
         EXPERT = "expert"
 
+    class Kind(models.TextChoices):
+        LABEL = "label"
+        REVIEW = "review"
+        ADJUDICATION = "adjudication"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(max_length=100)
     position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.LABEL)
     audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.CROWD)
-    schema = models.ForeignKey("LabelSchema", on_delete=models.PROTECT, related_name="stages")
-    redundancy = models.PositiveIntegerField(default=3)  # independent answers per item (k)
+    schema = models.ForeignKey("LabelSchema", null=True, blank=True, on_delete=models.PROTECT, related_name="stages")
+    redundancy = models.PositiveIntegerField(default=3)  # independent answers per item (minimum k)
+    # Adaptive redundancy: after k answers, one more is asked for while the consensus confidence
+    # stays below `confidence_target`, up to `max_redundancy` answers.
+    max_redundancy = models.PositiveIntegerField(default=3)
+    confidence_target = models.FloatField(default=0.0)
+    # Share of a worker's tasks that are gold: `gold_rate_max` for new or doubtful workers,
+    # falling towards `gold_rate_min` as a worker proves reliable.
+    gold_rate_min = models.FloatField(default=0.0)
+    gold_rate_max = models.FloatField(default=0.0)
+    requires_qualification = models.BooleanField(default=False)  # pass the stage's qualification set first
+    show_prelabels = models.BooleanField(default=False)  # model pre-labels shown to workers (training app)
     lease_seconds = models.PositiveIntegerField(default=600)
     routing = models.JSONField(default=list, blank=True)  # rules, see labeling/routing.py
 
@@ -46,25 +100,38 @@ class Stage(models.Model):
 
 
 class Task(models.Model):
-    """An item waiting in a stage. `open_slots` counts the answers still to hand out
-    (redundancy less leased and answered ones), so next-task reads one partial index."""
+    """An item in a stage. `open_slots` counts the answers still to hand out (the target less
+    leased and answered ones), so next-task reads one partial index.
+
+    A gold or qualification task carries a known answer (GoldAnswer): every worker of the stage
+    may answer it once, its answers score the worker and never count towards a consensus."""
 
     class State(models.TextChoices):
         OPEN = "open"
         COMPLETE = "complete"
 
+    class Kind(models.TextChoices):
+        NORMAL = "normal"
+        GOLD = "gold"
+        QUALIFICATION = "qualification"
+
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="tasks")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NORMAL)
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
     priority = models.FloatField(default=0.0)  # higher first; active learning writes it, FIFO until then
     open_slots = models.PositiveIntegerField()
-    answer_count = models.PositiveIntegerField(default=0)
+    target_answers = models.PositiveIntegerField(default=1)  # k, raised by adaptive redundancy
+    answer_count = models.PositiveIntegerField(default=0)  # answers in the current round
+    round = models.PositiveIntegerField(default=1)  # a send-back starts a new round with fresh workers
+    source_task = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["stage", "item"], name="one_task_per_item_and_stage")]
         indexes = [models.Index(fields=["stage", "-priority", "id"], name="task_to_serve",
-                                condition=Q(state="open", open_slots__gt=0))]
+                                condition=Q(state="open", open_slots__gt=0, kind="normal")),
+                   models.Index(fields=["stage", "kind", "id"], name="gold_to_serve", condition=~Q(kind="normal"))]
 
 
 class AssignmentQuerySet(models.QuerySet):
@@ -100,15 +167,71 @@ class Assignment(models.Model):
 
 
 class Answer(models.Model):
-    """A worker's answer (or reasoned skip), validated against the schema version it was given."""
+    """A worker's answer (or reasoned skip), validated against the schema version it was given.
+
+    In a review or adjudication stage it is a verdict on what the reviewed stage concluded:
+    `value` then holds the label the reviewer stands behind (the consensus accepted, or the
+    correction), in the reviewed schema."""
+
+    class Verdict(models.TextChoices):
+        NONE = ""
+        ACCEPT = "accept"
+        CORRECT = "correct"
+        REJECT = "reject"
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="answer")
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="answers")
     worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="answers")
     schema = models.ForeignKey("LabelSchema", on_delete=models.PROTECT, related_name="answers")
+    round = models.PositiveIntegerField(default=1)
     value = models.JSONField(default=dict)
     skip_reason = models.CharField(max_length=200, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, default=Verdict.NONE)
+    note = models.TextField(blank=True)
+    gold_score = models.JSONField(null=True, blank=True)  # on gold tasks: the per-field comparison
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class GoldAnswer(models.Model):
+    """The known answer of a gold or qualification task, with the explanation workers are shown."""
+
+    class Source(models.TextChoices):
+        ADMIN = "admin"
+        REVIEW = "review"  # an expert's correction
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="gold")
+    schema = models.ForeignKey("LabelSchema", on_delete=models.PROTECT, related_name="+")
+    value = models.JSONField()
+    explanation = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.ADMIN)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class WorkerQuality(models.Model):
+    """What a stage knows about one worker: qualification, gold record, reliability, block."""
+
+    class Qualification(models.TextChoices):
+        NOT_STARTED = "not_started"
+        IN_PROGRESS = "in_progress"
+        PASSED = "passed"
+        FAILED = "failed"
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="worker_quality")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    qualification = models.CharField(max_length=16, choices=Qualification.choices,
+                                     default=Qualification.NOT_STARTED)
+    qualification_answered = models.PositiveIntegerField(default=0)
+    qualification_correct = models.PositiveIntegerField(default=0)
+    gold_answered = models.PositiveIntegerField(default=0)
+    gold_correct = models.FloatField(default=0.0)  # sum of per-answer scores (0..1 each)
+    reliability = models.FloatField(default=0.5)  # posterior mean of the gold record, Beta(1, 1) prior
+    blocked_reason = models.CharField(max_length=300, blank=True)  # non-empty: no more tasks here
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stage", "worker"], name="one_quality_per_worker_and_stage")]
 
 
 class LabelSchema(models.Model):
@@ -139,10 +262,33 @@ class Consensus(models.Model):
 
 
 class RoutingDecision(models.Model):
-    """Where an item went when its task in a stage completed, and which rule sent it (the audit)."""
+    """Where an item went when its task in a stage completed (one per round), and which rule
+    sent it there."""
 
-    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="routing_decision")
-    action = models.CharField(max_length=16)  # accept | send
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="routing_decisions")
+    round = models.PositiveIntegerField(default=1)
+    action = models.CharField(max_length=16)  # accept | reject | send | send_back | hold
     target = models.ForeignKey(Stage, null=True, on_delete=models.SET_NULL, related_name="+")
     rule = models.IntegerField(null=True)  # index in the stage's rules; None: no rule matched
     decided_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "round"], name="one_decision_per_task_round")]
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what, when, under which schema version: answers, reviews,
+    routing decisions, schema and pipeline changes, gold, qualification and blocking."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=40)  # e.g. answer.submitted, routing.decided, schema.saved
+    stage = models.ForeignKey(Stage, null=True, on_delete=models.SET_NULL, related_name="+")
+    item = models.ForeignKey(Item, null=True, on_delete=models.SET_NULL, related_name="+")
+    task = models.ForeignKey(Task, null=True, on_delete=models.SET_NULL, related_name="+")
+    schema = models.ForeignKey(LabelSchema, null=True, on_delete=models.SET_NULL, related_name="+")
+    detail = models.JSONField(default=dict)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-at"]), models.Index(fields=["item", "at"])]

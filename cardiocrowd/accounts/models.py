@@ -51,6 +51,7 @@ class Membership(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
+    senior = models.BooleanField(default=False, help_text="A senior expert may adjudicate between experts.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
