@@ -10,8 +10,9 @@ from cardiocrowd.accounts.models import Membership, Project
 from cardiocrowd.accounts.services import create_project, ensure_user, set_membership
 from cardiocrowd.imaging import services as imaging
 from cardiocrowd.imaging.models import ImportJob, Series
+from labeling.assignment import NoTaskAvailable, claim_next_task
+from labeling.design import add_items_to_stage, save_schema_version
 from labeling.models import Item, LabelSchema, Stage
-from labeling.services import NoTaskAvailable, add_items_to_stage, claim_next_task, save_schema_version
 from labeling.templates import TEMPLATES
 
 DEMO_SLUG = "demo"
@@ -57,7 +58,7 @@ def load_demo_project() -> list[tuple[str, str, str]]:
         for position, series in enumerate(Series.objects.filter(study__project=project).order_by("pk"), start=1):
             stage = Stage.objects.filter(project=project, position=position).first() or Stage.objects.create(
                 project=project, name=f"Which view? ({series.modality})", position=position, schema=schema,
-                lease_seconds=DEMO_LEASE_SECONDS)
+                lease_seconds=DEMO_LEASE_SECONDS, redundancy=3, max_redundancy=3)
             item, _ = Item.objects.get_or_create(project=project, study=series.study, series=series, instance=None)
             add_items_to_stage(stage=stage, items=[item])
             with contextlib.suppress(NoTaskAvailable):  # crowd1 answered it already

@@ -18,16 +18,29 @@ def get_stage(access: ProjectAccess, stage_id: int) -> Stage:
 
 
 def get_stage_to_work(access: ProjectAccess, stage_id: int) -> Stage:
-    """A stage this member may take tasks from: crowd stages for crowd workers, expert stages for experts."""
+    """A stage this member may take tasks from: crowd stages for crowd workers, expert stages for
+    experts and admins, adjudication for senior experts and admins."""
     stage = get_stage(access, stage_id)
     if access.role not in AUDIENCE_ROLES[stage.audience]:
         raise PermissionDenied(f"This stage is for the {stage.audience} tier.")
+    if stage.kind == Stage.Kind.ADJUDICATION and not (access.senior or access.is_admin):
+        raise PermissionDenied("Adjudication is for senior experts.")
+    return stage
+
+
+def get_stage_to_review(access: ProjectAccess, stage_id: int) -> Stage:
+    """A review or adjudication stage whose queue this expert (or admin) may look at."""
+    if not access.is_staff_role:
+        raise NotFound("No such stage.")
+    stage = get_stage(access, stage_id)
+    if stage.kind == Stage.Kind.LABEL:
+        raise NotFound("This is not a review stage.")
     return stage
 
 
 def get_assignment_for_worker(user: AbstractBaseUser, assignment_id: int) -> Assignment:
     """Only the worker holding an assignment may answer it."""
-    assignment = Assignment.objects.filter(pk=assignment_id, worker=user).select_related("item").first()
+    assignment = Assignment.objects.filter(pk=assignment_id, worker=user).select_related("item", "task__stage").first()
     if assignment is None:
         raise NotFound("No such assignment.")
     return assignment

@@ -143,7 +143,9 @@ class AssignmentQuerySet(models.QuerySet):
 
 
 class Assignment(models.Model):
-    """A task leased to one worker. One per (task, worker): nobody answers an item twice in a stage."""
+    """A task leased to one worker, at most once per round of the task. A crowd worker never gets
+    an item twice in a stage, even in a later round (fresh eyes after a send-back); an expert
+    may review an item again when it comes back in a new round."""
 
     class State(models.TextChoices):
         OPEN = "open"
@@ -154,6 +156,7 @@ class Assignment(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")  # = task.item
     worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    round = models.PositiveIntegerField(default=1)
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
     leased_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -161,7 +164,8 @@ class Assignment(models.Model):
     objects = AssignmentQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["task", "worker"], name="one_assignment_per_worker_and_task")]
+        constraints = [models.UniqueConstraint(fields=["task", "worker", "round"],
+                                               name="one_assignment_per_worker_and_task_round")]
         indexes = [models.Index(fields=["worker", "state"]),
                    models.Index(fields=["lease_expires_at"], name="open_lease_expiry", condition=Q(state="open"))]
 

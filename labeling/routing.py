@@ -8,9 +8,11 @@ Rules are data an admin writes, tried in order; the first that matches decides:
      {"if": {"random_share": 0.05}, "then": {"send_to": 5}},              # 5 % audit
      {"if": "always", "then": "accept"}]
 
-`send_to` names a stage position of the same project. With no rule matching, the item is
-accepted. The random draw is a hash of the task id, so routing the same task twice decides the
-same way (aggregation may run again).
+`send_to` names a stage position of the same project; an earlier stage is a send-back (the item
+gets a new round there). In a review stage, the field `_verdict` is the reviewers' majority
+"keep" or "reject": {"if": {"field": "_verdict", "in": ["reject"]}, "then": {"send_to": 1}}.
+With no rule matching, the item is accepted: the stage's consensus is its result. The random
+draw is a hash of the task id, so routing the same task twice decides the same way.
 """
 from __future__ import annotations
 

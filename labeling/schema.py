@@ -21,11 +21,14 @@ Answer kinds, by field kind (coordinates are image pixels: x = column, y = row, 
 - brush_mask: {"frame": 12, "rows": 480, "columns": 640, "rle": [0, 5, 10, …]}
   (run lengths alternating background/foreground in row-major order, starting with background)
 - frame_selection: {"ED": 1, "ES": 14} (one frame per label of the field)
-Frames count from 1, as WADO-RS frame numbers do.
+Frames count from 1, as WADO-RS frame numbers do. When an item covers several images (a series
+of MR phases, a study), a spatial or frame answer names its image: "instance": "<SOP Instance UID>";
+the normalized answer always carries it.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 CHOICE_KINDS = {"single_choice", "multiple_choice"}
@@ -77,8 +80,8 @@ def validate_schema(schema: dict) -> dict:
         if not isinstance(field, dict):
             raise SchemaError(where, "each field is an object")
         key = field.get("key")
-        if not isinstance(key, str) or not key.isidentifier():
-            raise SchemaError(where, "key must be an identifier (letters, digits, underscore)")
+        if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+            raise SchemaError(where, "key must be an identifier (letters, digits, underscore) not starting with _")
         if key in keys:
             raise SchemaError(key, "duplicate key")
         kind = field.get("kind")
@@ -135,11 +138,13 @@ def _matches(value, allowed: list) -> bool:
 # --- answers ---------------------------------------------------------------------------------
 
 
-def validate_answer(schema: dict, answer: dict, image: ImageGeometry | None = None) -> dict:
-    """Check an answer against its schema and image; return it normalized.
+def validate_answer(schema: dict, answer: dict, images: Mapping[str, ImageGeometry] | None = None) -> dict:
+    """Check an answer against its schema and the item's images (by SOP Instance UID); return it
+    normalized.
 
     Raises AnswerError naming the first field that does not fit: an unknown key, a missing
-    required field, a value of the wrong kind or out of range, a shape outside the image."""
+    required field, a value of the wrong kind or out of range, a shape outside the image, an
+    image that is not the item's."""
     if not isinstance(answer, dict):
         raise AnswerError("answer", "an answer is an object of field keys")
     known = {field["key"] for field in schema["fields"]}
@@ -155,15 +160,33 @@ def validate_answer(schema: dict, answer: dict, image: ImageGeometry | None = No
                 raise AnswerError(key, "required")
             continue
         if field["kind"] in SPATIAL_KINDS or field["kind"] == "frame_selection":
-            if image is None:
-                raise AnswerError(key, "a spatial answer needs the item's image")
-            normalized[key] = _SPATIAL[field["kind"]](key, field, value, image)
+            instance, image = _image_of(key, value, images)
+            normalized[key] = {**_SPATIAL[field["kind"]](key, field, _without_instance(value), image),
+                               "instance": instance}
         else:
             normalized[key] = _SCALAR[field["kind"]](key, field, value)
     for field in schema["fields"]:
         if field not in shown and answer.get(field["key"]) is not None:
             raise AnswerError(field["key"], "this field does not apply given the other answers")
     return normalized
+
+
+def _image_of(key: str, value, images: Mapping[str, ImageGeometry] | None) -> tuple[str, ImageGeometry]:
+    """The image a spatial answer is drawn on and its UID (implied when the item has one image)."""
+    if not images:
+        raise AnswerError(key, "a spatial answer needs the item's image")
+    named = value.get("instance") if isinstance(value, dict) else None
+    if named is None:
+        if len(images) != 1:
+            raise AnswerError(key, "this item has several images: name the one you drew on in 'instance'")
+        return next(iter(images.items()))
+    if named not in images:
+        raise AnswerError(key, f"instance {named!r} is not an image of this item")
+    return named, images[named]
+
+
+def _without_instance(value):
+    return {k: v for k, v in value.items() if k != "instance"} if isinstance(value, dict) else value
 
 
 def _choice(key: str, field: dict, value) -> str:

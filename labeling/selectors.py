@@ -1,11 +1,14 @@
 """Reads of the labeling engine for its endpoints."""
+from __future__ import annotations
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from cardiocrowd.accounts.models import Project
 from cardiocrowd.imaging.geometry import geometry_from_metadata
 from cardiocrowd.imaging.models import Instance
 
-from .models import Assignment, Item, LabelSchema, Stage
+from .assignment import reviewed_label_task
+from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task, WorkerQuality
 from .schema import ImageGeometry
 
 
@@ -28,15 +31,24 @@ def item_instances(item: Item) -> QuerySet[Instance]:
     return instances.select_related("series__study").order_by("series_id", "instance_number", "pk")
 
 
-def item_geometry(item: Item) -> ImageGeometry | None:
-    """The image spatial answers are checked against: the item's one instance, else none."""
-    metadata = list(item_instances(item).values_list("metadata", flat=True)[:2])
-    return geometry_from_metadata(metadata[0]) if len(metadata) == 1 else None
+def item_images(item: Item, answer: dict) -> dict[str, ImageGeometry]:
+    """The images a spatial answer may be drawn on, by SOP Instance UID: those the answer names,
+    or, when it names none, the item's images if it has exactly one (else two, so the answer is
+    told to name one). Only what is needed is read: an item may cover hundreds of instances."""
+    named = {value["instance"] for value in _values(answer) if isinstance(value.get("instance"), str)}
+    instances = item_instances(item)
+    rows = (instances.filter(sop_instance_uid__in=named) if named else instances[:2])
+    return {uid: geometry_from_metadata(metadata) for uid, metadata in rows.values_list("sop_instance_uid", "metadata")}
+
+
+def _values(answer: dict) -> list[dict]:
+    return [value for value in answer.values() if isinstance(value, dict)] if isinstance(answer, dict) else []
 
 
 def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> dict:
     """What the labeling screen needs for one lease: the schema and where the images are.
-    Never other workers' answers, consensus or gold: the worker labels blind."""
+    A label stage's worker labels blind: never other workers' answers, consensus or gold (a gold
+    task's payload is the same as any other's). A review stage's expert sees what it reviews."""
     instances = [{
         "study_uid": instance.series.study.study_uid,
         "series_uid": instance.series.series_uid,
@@ -46,12 +58,90 @@ def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> di
         "url": (f"{dicomweb_base}/studies/{instance.series.study.study_uid}/series/{instance.series.series_uid}"
                 f"/instances/{instance.sop_instance_uid}"),
     } for instance in item_instances(assignment.item).defer("metadata", "frame_index")]
-    return {
+    payload = {
         "assignment": assignment.pk,
-        "stage": {"id": stage.pk, "name": stage.name},
+        "stage": {"id": stage.pk, "name": stage.name, "kind": stage.kind},
         "lease_expires_at": assignment.lease_expires_at,
-        "schema": {"name": stage.schema.name, "version": stage.schema.version,
-                   "definition": stage.schema.definition},
         "dicomweb": dicomweb_base,
         "instances": instances,
     }
+    if stage.kind == Stage.Kind.LABEL:
+        schema = stage.schema
+    else:
+        schema = reviewed_label_task(assignment.task).stage.schema
+        payload["review"] = review_context(assignment.task)
+        payload["verdicts"] = [Answer.Verdict.ACCEPT, Answer.Verdict.CORRECT, Answer.Verdict.REJECT]
+    payload["schema"] = {"name": schema.name, "version": schema.version, "definition": schema.definition}
+    return payload
+
+
+def review_context(task: Task) -> list[dict]:
+    """What came before a review task, nearest first: for each earlier stage the item went
+    through in this pass, its answers (workers as W1, W2… with their reliability there; reviewers
+    with their verdicts) and its consensus."""
+    levels, current = [], task.source_task
+    while current is not None:
+        levels.append(stage_outcome(current))
+        current = current.source_task if current.stage.kind != Stage.Kind.LABEL else None
+    return levels
+
+
+def stage_outcome(task: Task) -> dict:
+    answers = list(task.answers.filter(round=task.round).select_related("worker").order_by("pk"))
+    reliability = dict(WorkerQuality.objects.filter(stage_id=task.stage_id, worker__in=[a.worker_id for a in answers])
+                       .values_list("worker_id", "reliability"))
+    consensus = Consensus.objects.filter(task=task).first()
+    return {
+        "stage": {"id": task.stage_id, "name": task.stage.name, "kind": task.stage.kind},
+        "round": task.round,
+        "answers": [{"worker": f"W{number}", "worker_reliability": reliability.get(answer.worker_id),
+                     "value": answer.value, "skip_reason": answer.skip_reason, "verdict": answer.verdict,
+                     "note": answer.note, "schema_version": answer.schema.version, "created_at": answer.created_at}
+                    for number, answer in enumerate(answers, start=1)],
+        "consensus": None if consensus is None else {"method": consensus.method, "fields": consensus.fields,
+                                                     "confidence": consensus.confidence},
+    }
+
+
+def review_queue(stage: Stage) -> QuerySet[Task]:
+    """Items waiting in a review stage, highest priority first, with what sent them there."""
+    return (stage.tasks.filter(kind=Task.Kind.NORMAL, state=Task.State.OPEN)
+            .select_related("item__series", "source_task__stage", "source_task__consensus")
+            .order_by("-priority", "pk"))
+
+
+def item_history(item: Item) -> dict:
+    """Everything that happened to an item: each stage's tasks, answers, consensus and routing,
+    gold, and its result."""
+    tasks = (item.tasks.select_related("stage", "consensus", "gold").prefetch_related(
+        "answers__worker", "answers__schema", "routing_decisions__target").order_by("stage__position"))
+    return {
+        "id": item.pk, "status": item.status, "result": item.result, "decided_at": item.decided_at,
+        "series_uid": item.series.series_uid if item.series_id else None,
+        "stages": [{
+            "stage": {"id": task.stage_id, "name": task.stage.name, "kind": task.stage.kind},
+            "task": task.pk, "kind": task.kind, "state": task.state, "round": task.round,
+            "answers": [{"worker": answer.worker.get_username(), "round": answer.round, "value": answer.value,
+                         "skip_reason": answer.skip_reason, "verdict": answer.verdict, "note": answer.note,
+                         "gold_score": answer.gold_score, "schema": answer.schema.name,
+                         "schema_version": answer.schema.version, "created_at": answer.created_at}
+                        for answer in sorted(task.answers.all(), key=lambda a: a.pk)],
+            "consensus": _consensus_json(task),
+            "routing": [{"round": decision.round, "action": decision.action, "rule": decision.rule,
+                         "target": decision.target.position if decision.target else None,
+                         "decided_at": decision.decided_at}
+                        for decision in sorted(task.routing_decisions.all(), key=lambda d: d.round)],
+            "gold": _gold_json(task),
+        } for task in tasks],
+    }
+
+
+def _consensus_json(task: Task) -> dict | None:
+    consensus = getattr(task, "consensus", None)
+    return None if consensus is None else {"method": consensus.method, "fields": consensus.fields,
+                                           "confidence": consensus.confidence, "answers": consensus.answer_count}
+
+
+def _gold_json(task: Task) -> dict | None:
+    gold = getattr(task, "gold", None)
+    return None if gold is None else {"value": gold.value, "explanation": gold.explanation, "source": gold.source}

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from .models import LabelSchema
+from .models import AuditEvent, LabelSchema, PipelineSettings, Stage, WorkerQuality
 
 
 class LabelSchemaOutput(serializers.ModelSerializer):
@@ -24,9 +24,18 @@ class LabelSchemaInput(serializers.Serializer):
 
 class StageInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    audience = serializers.ChoiceField(choices=["crowd", "expert"], default="crowd")
-    schema = serializers.SlugField(help_text="Schema name; its newest version is used")
-    redundancy = serializers.IntegerField(min_value=1, max_value=50, default=3)
+    kind = serializers.ChoiceField(choices=Stage.Kind.choices, default=Stage.Kind.LABEL)
+    audience = serializers.ChoiceField(choices=Stage.Audience.choices, default=Stage.Audience.CROWD)
+    schema = serializers.SlugField(required=False, help_text="Label stages: schema name (its newest version)")
+    redundancy = serializers.IntegerField(min_value=1, max_value=50, default=3,
+                                          help_text="Independent answers per item (minimum k)")
+    max_redundancy = serializers.IntegerField(min_value=1, max_value=50, required=False,
+                                              help_text="Adaptive maximum; more answers while below the target")
+    confidence_target = serializers.FloatField(min_value=0, max_value=1, default=0.0)
+    gold_rate_min = serializers.FloatField(min_value=0, max_value=1, default=0.0)
+    gold_rate_max = serializers.FloatField(min_value=0, max_value=1, default=0.0)
+    requires_qualification = serializers.BooleanField(default=False)
+    show_prelabels = serializers.BooleanField(default=False)
     lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, default=600)
     routing = serializers.ListField(child=serializers.JSONField(), default=list)
 
@@ -35,16 +44,15 @@ class RoutingInput(serializers.Serializer):
     routing = serializers.ListField(child=serializers.JSONField())
 
 
-class StageOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    position = serializers.IntegerField()
-    audience = serializers.CharField()
-    schema = serializers.CharField(source="schema.name")
-    schema_version = serializers.IntegerField(source="schema.version")
-    redundancy = serializers.IntegerField()
-    lease_seconds = serializers.IntegerField()
-    routing = serializers.ListField(child=serializers.JSONField())
+class StageOutput(serializers.ModelSerializer):
+    schema = serializers.CharField(source="schema.name", default=None)
+    schema_version = serializers.IntegerField(source="schema.version", default=None)
+
+    class Meta:
+        model = Stage
+        fields = ["id", "name", "position", "kind", "audience", "schema", "schema_version", "redundancy",
+                  "max_redundancy", "confidence_target", "gold_rate_min", "gold_rate_max", "requires_qualification",
+                  "show_prelabels", "lease_seconds", "routing"]
 
 
 class StageItemsInput(serializers.Serializer):
@@ -55,12 +63,17 @@ class StageItemsInput(serializers.Serializer):
 class AnswerInput(serializers.Serializer):
     value = serializers.DictField(default=dict)
     skip_reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    verdict = serializers.ChoiceField(choices=["accept", "correct", "reject"], required=False, default="",
+                                      help_text="Review and adjudication stages: the verdict; `value` is the "
+                                                "correction when it is 'correct'")
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class AnswerOutput(serializers.Serializer):
     id = serializers.IntegerField()
     value = serializers.DictField()
     skip_reason = serializers.CharField()
+    verdict = serializers.CharField()
     schema_version = serializers.IntegerField(source="schema.version")
     created_at = serializers.DateTimeField()
 
@@ -75,3 +88,70 @@ class CloneInput(serializers.Serializer):
         if Project.objects.filter(slug=value).exists():
             raise serializers.ValidationError("A project with this slug exists.")
         return value
+
+
+class PipelineTemplateInput(serializers.Serializer):
+    template = serializers.CharField()
+
+
+class KnownAnswerInput(serializers.Serializer):
+    series_uid = serializers.CharField(max_length=64)
+    value = serializers.DictField(help_text="The expert answer, in the stage's schema")
+    explanation = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="",
+                                        help_text="Shown to workers after a qualification answer")
+    purpose = serializers.ChoiceField(choices=["gold", "qualification"], default="gold")
+
+
+class KnownAnswerOutput(serializers.Serializer):
+    task = serializers.IntegerField(source="task_id")
+    series_uid = serializers.CharField(source="task.item.series.series_uid", default=None)
+    purpose = serializers.CharField(source="task.kind")
+    value = serializers.DictField()
+    explanation = serializers.CharField()
+    source = serializers.CharField()
+    schema_version = serializers.IntegerField(source="schema.version")
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_at = serializers.DateTimeField()
+
+
+class WorkerQualityOutput(serializers.ModelSerializer):
+    worker = serializers.CharField(source="worker.username")
+    stage = serializers.IntegerField(source="stage_id")
+
+    class Meta:
+        model = WorkerQuality
+        fields = ["worker", "stage", "qualification", "qualification_answered", "qualification_correct",
+                  "gold_answered", "gold_correct", "reliability", "blocked_reason", "blocked_at", "updated_at"]
+
+
+class UnblockInput(serializers.Serializer):
+    pass_qualification = serializers.BooleanField(default=False)
+
+
+class PipelineSettingsSerializer(serializers.ModelSerializer):
+    qualification_pass_mark = serializers.FloatField(min_value=0, max_value=1, required=False)
+    reliability_threshold = serializers.FloatField(min_value=0, max_value=1, required=False)
+
+    class Meta:
+        model = PipelineSettings
+        fields = ["instructions", "qualification_pass_mark", "reliability_threshold", "min_gold_for_blocking"]
+
+
+class InstructionImageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    caption = serializers.CharField()
+    content_type = serializers.CharField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, image) -> str:
+        return f"/api/projects/{image.project.slug}/instructions/images/{image.pk}/"
+
+
+class AuditEventOutput(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+    schema = serializers.CharField(source="schema.name", default=None)
+    schema_version = serializers.IntegerField(source="schema.version", default=None)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "action", "actor", "stage", "item", "task", "schema", "schema_version", "detail"]

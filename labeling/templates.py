@@ -1,6 +1,9 @@
-"""Built-in label schemas for the tasks cardiac labeling starts from. Admins clone and edit them.
+"""Built-in label schemas for the tasks cardiac labeling starts from, and whole pipelines built
+on them. Admins start from these and edit them.
 
-Each is a schema definition (see labeling/schema.py) with a name and a short description.
+TEMPLATES: schema definitions (see labeling/schema.py) with a title and a short description.
+PIPELINES: stages (see labeling/design.py StageDesign) whose `schema` names a template and whose
+routing rules (labeling/routing.py) name stage positions.
 """
 ECHO_VIEWS = [
     ("PLAX", "Parasternal long axis", "1"), ("PSAX", "Parasternal short axis", "2"),
@@ -60,5 +63,44 @@ TEMPLATES = {
                 {"value": "high", "label": "High", "shortcut": "h"},
                 {"value": "low", "label": "Low", "shortcut": "l"}]},
         ]},
+    },
+}
+
+
+PIPELINES = {
+    "rheumatic-mv-screening": {
+        "title": "Rheumatic mitral valve screening with expert review",
+        "description": "Qualified crowd workers answer yes/no with gold mixed in; 3 to 5 answers per item until "
+                       "80 % agree. Unsure items, 5 % of the rest and any 'poor image' skip go to cardiologist "
+                       "review; two cardiologists who disagree go to a senior cardiologist.",
+        "stages": [
+            {"name": "Crowd: rheumatic MV yes/no", "schema": "rheumatic-mitral-valve", "redundancy": 3,
+             "max_redundancy": 5, "confidence_target": 0.8, "gold_rate_min": 0.05, "gold_rate_max": 0.25,
+             "requires_qualification": True, "lease_seconds": 600,
+             "routing": [{"if": {"confidence_below": 0.8}, "then": {"send_to": 2}},
+                         {"if": {"skipped_as": ["poor image quality"]}, "then": {"send_to": 2}},
+                         {"if": {"random_share": 0.05}, "then": {"send_to": 2}}]},
+            {"name": "Cardiologist review", "kind": "review", "audience": "expert", "redundancy": 2,
+             "lease_seconds": 1800, "routing": [{"if": {"confidence_below": 1.0}, "then": {"send_to": 3}}]},
+            {"name": "Senior adjudication", "kind": "adjudication", "audience": "expert", "redundancy": 1,
+             "lease_seconds": 3600},
+        ],
+    },
+    "a4c-lv-contours": {
+        "title": "Find apical 4-chamber views, then trace the LV",
+        "description": "A quick crowd stage classifies the view; only apical 4-chamber cines go on to a crowd "
+                       "contour stage (ED and ES frames, LV endocardium), then every contour set is reviewed "
+                       "by a cardiologist, who may send poor tracings back to the crowd.",
+        "stages": [
+            {"name": "Crowd: echo view", "schema": "echo-view-classification", "redundancy": 3,
+             "max_redundancy": 5, "confidence_target": 0.67, "gold_rate_min": 0.05, "gold_rate_max": 0.2,
+             "requires_qualification": True,
+             "routing": [{"if": {"field": "view", "in": ["A4C"]}, "then": {"send_to": 2}}]},
+            {"name": "Crowd: LV endocardium at ED and ES", "schema": "lv-endocardium-ed-es", "redundancy": 3,
+             "lease_seconds": 1800, "routing": [{"if": "always", "then": {"send_to": 3}}]},
+            {"name": "Cardiologist review of contours", "kind": "review", "audience": "expert", "redundancy": 1,
+             "lease_seconds": 1800,
+             "routing": [{"if": {"field": "_verdict", "in": ["reject"]}, "then": {"send_to": 2}}]},
+        ],
     },
 }

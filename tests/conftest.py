@@ -93,24 +93,25 @@ def ingest():
     return run
 
 
-def new_stage(project, *, redundancy: int = 3, lease_seconds: int = 600):
+def new_stage(project, *, redundancy: int = 3, lease_seconds: int = 600, **design):
     """A new view-classification stage at the end of the project's pipeline."""
-    from labeling.models import LabelSchema, Stage
-    from labeling.services import save_schema_version
+    from labeling.design import StageDesign, append_stage, save_schema_version
+    from labeling.models import LabelSchema
     from labeling.templates import TEMPLATES
 
     schema = LabelSchema.objects.filter(project=project, name="views").first() or save_schema_version(
         project=project, name="views", user=None, definition=TEMPLATES["echo-view-classification"]["schema"])
-    return Stage.objects.create(project=project, name="Which view?", position=project.stages.count() + 1,
-                                schema=schema, redundancy=redundancy, lease_seconds=lease_seconds)
+    return append_stage(project=project, schema=schema, user=None, design=StageDesign(
+        name="Which view?", redundancy=redundancy, lease_seconds=lease_seconds, **design))
 
 
 @pytest.fixture
 def assign():
     """Lease a worker an item covering an instance, a series or a study, through the real engine
     (each in a stage of its own, so one worker can hold several at once)."""
+    from labeling.assignment import claim_next_task
+    from labeling.design import add_items_to_stage
     from labeling.models import Item
-    from labeling.services import add_items_to_stage, claim_next_task
 
     def run(worker, *, instance=None, series=None, study=None):
         series = series or (instance.series if instance else None)

@@ -18,6 +18,7 @@ STAFF_ROLES = frozenset({Role.EXPERT, Role.ADMIN})
 class ProjectAccess:
     project: Project
     role: str
+    senior: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -37,7 +38,7 @@ def get_project_access(user: AbstractBaseUser, slug: str) -> ProjectAccess:
     )
     if membership is None:
         raise NotFound("No such project.")
-    return ProjectAccess(project=membership.project, role=membership.role)
+    return ProjectAccess(project=membership.project, role=membership.role, senior=membership.senior)
 
 
 def get_project_for_admin(user: AbstractBaseUser, slug: str) -> ProjectAccess:

@@ -65,5 +65,6 @@ class MembershipListView(APIView):
         data = MembershipInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = get_object_or_404(get_user_model(), username=data.validated_data["username"])
-        membership = services.set_membership(project=access.project, user=user, role=data.validated_data["role"])
+        membership = services.set_membership(project=access.project, user=user, role=data.validated_data["role"],
+                                             senior=data.validated_data["senior"])
         return Response(MembershipOutput(membership).data)

@@ -43,9 +43,10 @@ class MembershipOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["username", "role", "created_at"]
+        fields = ["username", "role", "senior", "created_at"]
 
 
 class MembershipInput(serializers.Serializer):
     username = serializers.CharField()
     role = serializers.ChoiceField(choices=Membership.Role.choices)
+    senior = serializers.BooleanField(default=False, help_text="Experts only: may adjudicate between experts")

@@ -16,9 +16,10 @@ def create_project(*, slug: str, name: str, creator: AbstractBaseUser | None = N
 
 
 @transaction.atomic
-def set_membership(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
-    """Give a user a role in a project, replacing any role they had."""
-    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+def set_membership(*, project: Project, user: AbstractBaseUser, role: str, senior: bool = False) -> Membership:
+    """Give a user a role in a project, replacing any role they had. Only an expert can be senior."""
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={
+        "role": role, "senior": senior and role == Membership.Role.EXPERT})
     return membership
 
 

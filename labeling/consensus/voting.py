@@ -1,8 +1,21 @@
-"""Majority vote per categorical field, the vote share as its confidence."""
+"""Consensus of several answers to one schema, field by field. Pure module.
+
+Categorical fields take the majority; multiple choice keeps the options more than half chose;
+numbers and frame numbers the median; spatial fields (lines, points, boxes, contours, masks) the
+medoid, the answer most like all the others. Each field's confidence is the share of answers that
+agree with the chosen value (labeling/agreement.py), so for a categorical field it is the vote
+share. The answer's confidence is its weakest field's. The weighted engine (Dawid-Skene, STAPLE)
+of the consensus issue replaces these estimators behind the same output.
+"""
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from collections.abc import Iterable
+
+from ..agreement import agrees, comparable, similarity
+
+CATEGORICAL_KINDS = {"single_choice", "yes_no_unsure"}
 
 
 def majority_vote(labels: Iterable[str]) -> tuple[str | None, float]:
@@ -18,13 +31,44 @@ def majority_vote(labels: Iterable[str]) -> tuple[str | None, float]:
     return best, votes / total
 
 
-def vote_fields(answers: list[dict], keys: list[str]) -> tuple[dict[str, dict], float]:
-    """Majority per field over the answers that gave one; returns {key: {"value", "share", "votes"}}
-    and the overall confidence (the weakest field's share)."""
-    fields, confidence = {}, 1.0
-    for key in keys:
-        labels = [answer[key] for answer in answers if answer.get(key) is not None]
-        value, share = majority_vote(labels)
-        fields[key] = {"value": value, "share": round(share, 4), "votes": len(labels)}
+def consensus_fields(fields: list[dict], answers: list[dict]) -> tuple[dict[str, dict], float]:
+    """Per compared field {"value", "share", "votes"} over the answers that gave one, and the
+    overall confidence (the weakest field's share; 0 with no field)."""
+    result, confidence = {}, 1.0
+    for field in fields:
+        if not comparable(field):
+            continue
+        given = [answer[field["key"]] for answer in answers if answer.get(field["key"]) is not None]
+        if not given:
+            continue
+        value, share = _combine(field, given)
+        result[field["key"]] = {"value": value, "share": round(share, 4), "votes": len(given)}
         confidence = min(confidence, share)
-    return fields, round(confidence if fields else 0.0, 4)
+    return result, round(confidence if result else 0.0, 4)
+
+
+def _combine(field: dict, given: list) -> tuple[object, float]:
+    kind = field["kind"]
+    if kind in CATEGORICAL_KINDS:
+        return majority_vote(given)
+    if kind == "multiple_choice":
+        counts = Counter(option for chosen in given for option in chosen)
+        value = sorted(option for option, votes in counts.items() if votes > len(given) / 2)
+    elif kind == "number":
+        value = float(statistics.median(given))
+    elif kind == "frame_selection":
+        value = {label: int(round(statistics.median(answer[label] for answer in given)))
+                 for label in given[0] if label != "instance"}
+        if "instance" in given[0]:
+            value["instance"] = Counter(answer.get("instance") for answer in given).most_common(1)[0][0]
+    else:
+        value = _medoid(field, given)
+    return value, sum(agrees(field, answer, value) for answer in given) / len(given)
+
+
+def _medoid(field: dict, given: list) -> object:
+    """The answer with the highest total similarity to the others (the first on a tie)."""
+    if len(given) <= 2:
+        return given[0]
+    totals = [sum(similarity(field, answer, other) for other in given) for answer in given]
+    return given[totals.index(max(totals))]

@@ -51,22 +51,25 @@ def populate(item_count: int, worker_count: int):
     from cardiocrowd.accounts.models import Membership
     from cardiocrowd.accounts.services import create_project
     from cardiocrowd.imaging.models import Study
+    from labeling.design import save_schema_version
     from labeling.models import Stage
-    from labeling.services import save_schema_version
     from labeling.templates import TEMPLATES
 
     project = create_project(slug="bench", name="bench")
     schema = save_schema_version(project=project, name="views", user=None,
                                  definition=TEMPLATES["echo-view-classification"]["schema"])
-    stage = Stage.objects.create(project=project, name="views", position=1, schema=schema, redundancy=3)
+    stage = Stage.objects.create(project=project, name="views", position=1, schema=schema, redundancy=3,
+                                 max_redundancy=3)
     study = Study.objects.create(project=project, study_uid="2.25.1", patient_pseudonym="CCBENCH")
     started = time.perf_counter()
     with connection.cursor() as cursor:  # set-based inserts: a million rows in seconds, not minutes
-        cursor.execute("INSERT INTO labeling_item (project_id, study_id, created_at) "
-                       "SELECT %s, %s, now() FROM generate_series(1, %s)", [project.pk, study.pk, item_count])
-        cursor.execute("INSERT INTO labeling_task (stage_id, item_id, state, priority, open_slots, answer_count, "
-                       "created_at) SELECT %s, id, 'open', random(), %s, 0, now() FROM labeling_item "
-                       "WHERE project_id = %s", [stage.pk, stage.redundancy, project.pk])
+        cursor.execute("INSERT INTO labeling_item (project_id, study_id, status, created_at) "
+                       "SELECT %s, %s, 'in_progress', now() FROM generate_series(1, %s)",
+                       [project.pk, study.pk, item_count])
+        cursor.execute("INSERT INTO labeling_task (stage_id, item_id, kind, state, priority, open_slots, "
+                       "target_answers, answer_count, round, created_at) SELECT %s, id, 'normal', 'open', random(), "
+                       "%s, %s, 0, 1, now() FROM labeling_item WHERE project_id = %s",
+                       [stage.pk, stage.redundancy, stage.redundancy, project.pk])
         cursor.execute("ANALYZE labeling_item; ANALYZE labeling_task")
     print(f"queued {item_count} items in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     users = get_user_model().objects.bulk_create(

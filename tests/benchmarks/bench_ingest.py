@@ -79,8 +79,9 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
     from cardiocrowd.accounts.services import create_project
     from cardiocrowd.imaging import services
     from cardiocrowd.imaging.models import ImportJob, Instance
+    from labeling.assignment import claim_next_task
+    from labeling.design import add_items_to_stage, save_schema_version
     from labeling.models import Item, Stage
-    from labeling.services import add_items_to_stage, claim_next_task, save_schema_version
     from labeling.templates import TEMPLATES
 
     admin = get_user_model().objects.create_user("bench-admin")

@@ -6,16 +6,16 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from labeling.models import Answer, Assignment, Item, Task
-from labeling.schema import AnswerError
-from labeling.services import (
+from labeling.assignment import (
     AssignmentClosed,
     NoTaskAvailable,
-    add_items_to_stage,
     claim_next_task,
     release_expired_leases,
     submit_answer,
 )
+from labeling.design import add_items_to_stage
+from labeling.models import Answer, Assignment, Item, Task
+from labeling.schema import AnswerError
 from tests.conftest import new_stage
 from tests.factories import UserFactory
 
@@ -88,11 +88,11 @@ def test_a_retried_submit_stores_one_answer(project, items, annotator):
     add_items_to_stage(stage=stage, items=items[:1])
     assignment = claim_next_task(stage=stage, worker=annotator)
 
-    first, created = submit_answer(assignment=assignment, value=VIEW)
-    retried, created_again = submit_answer(assignment=assignment, value={"view": "PLAX", "quality": "poor"})
+    first = submit_answer(assignment=assignment, value=VIEW)
+    retried = submit_answer(assignment=assignment, value={"view": "PLAX", "quality": "poor"})
 
-    assert (created, created_again) == (True, False)
-    assert retried.pk == first.pk and retried.value == VIEW
+    assert (first.created, retried.created) == (True, False)
+    assert retried.answer.pk == first.answer.pk and retried.answer.value == VIEW
     assert Answer.objects.count() == 1 and Task.objects.get(stage=stage).answer_count == 1
 
 
@@ -112,8 +112,8 @@ def test_a_skip_with_a_reason_is_an_answer(project, items, annotator):
     stage = new_stage(project)
     add_items_to_stage(stage=stage, items=items[:1])
 
-    answer, _ = submit_answer(assignment=claim_next_task(stage=stage, worker=annotator), value={},
-                              skip_reason="poor image quality")
+    answer = submit_answer(assignment=claim_next_task(stage=stage, worker=annotator), value={},
+                           skip_reason="poor image quality").answer
 
     assert (answer.value, answer.skip_reason) == ({}, "poor image quality")
 
@@ -170,7 +170,7 @@ def test_many_workers_at_once_never_share_a_slot_nor_lose_an_answer(project):
                     abandoned.append(assignment.pk)  # closes the tab: the lease must expire and return
                     return
                 try:
-                    answer, _ = submit_answer(assignment=assignment, value=VIEW)
+                    answer = submit_answer(assignment=assignment, value=VIEW).answer
                 except AssignmentClosed:
                     continue  # too slow for the 1 s lease: the slot went back, ask for the next
                 acknowledged.append(answer.pk)
@@ -224,8 +224,8 @@ def test_a_complete_task_gets_a_majority_vote_consensus(project, items, django_c
 
 
 def test_aggregating_twice_leaves_one_consensus(project, items):
+    from labeling.flow import aggregate_task
     from labeling.models import Consensus
-    from labeling.services import aggregate_task
 
     stage = new_stage(project, redundancy=1)
     add_items_to_stage(stage=stage, items=items[:1])

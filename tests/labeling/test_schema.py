@@ -22,8 +22,11 @@ SCHEMA = validate_schema({"fields": [
     {"key": "phases", "kind": "frame_selection", "labels": ["ED", "ES"]},
     {"key": "comment", "kind": "text", "max_length": 20},
 ]})
-ECHO = ImageGeometry(rows=480, columns=640, frames=120, spacing_mm=(0.5, 0.5))
-UNCALIBRATED = ImageGeometry(rows=100, columns=100, frames=1)
+ECHO_UID, MR_PHASE_2 = "2.25.1", "2.25.2"
+ECHO = {ECHO_UID: ImageGeometry(rows=480, columns=640, frames=120, spacing_mm=(0.5, 0.5))}
+UNCALIBRATED = {"2.25.9": ImageGeometry(rows=100, columns=100, frames=1)}
+MR_PHASES = {"2.25.1": ImageGeometry(rows=256, columns=256, spacing_mm=(1.4, 1.4)),
+             MR_PHASE_2: ImageGeometry(rows=256, columns=256, spacing_mm=(1.4, 1.4))}
 
 
 def test_a_full_answer_is_normalized_with_sizes_in_millimetres():
@@ -46,13 +49,28 @@ def test_a_full_answer_is_normalized_with_sizes_in_millimetres():
     assert result["endocardium"]["points"] == [[0, 0], [10, 0], [10, 10], [0, 10]]
     assert result["endocardium"]["area_mm2"] == 25.0  # 100 px² × 0.25 mm²
     assert result["mask"]["area_mm2"] == 50.0  # 200 px
-    assert result["phases"] == {"ED": 1, "ES": 14}
+    assert result["phases"] == {"ED": 1, "ES": 14, "instance": ECHO_UID}
+    assert all(result[key]["instance"] == ECHO_UID for key in ("lvid", "box", "endocardium", "mask"))
 
 
 def test_without_calibration_sizes_stay_in_pixels():
     result = validate_answer(SCHEMA, {"view": "PLAX", "lvid": {"points": [[0, 0], [30, 40]]}}, UNCALIBRATED)
 
-    assert result["lvid"] == {"frame": 1, "points": [[0.0, 0.0], [30.0, 40.0]], "length_px": 50.0}
+    assert result["lvid"] == {"frame": 1, "points": [[0.0, 0.0], [30.0, 40.0]], "length_px": 50.0,
+                              "instance": "2.25.9"}
+
+
+def test_on_an_item_of_several_images_a_spatial_answer_names_its_image():
+    contour = {"points": [[10, 10], [60, 10], [60, 60]]}
+
+    result = validate_answer(SCHEMA, {"view": "A4C", "endocardium": {**contour, "instance": MR_PHASE_2}}, MR_PHASES)
+
+    assert result["endocardium"]["instance"] == MR_PHASE_2
+    assert result["endocardium"]["area_mm2"] == round(1250 * 1.4 * 1.4, 3)
+    with pytest.raises(AnswerError, match="endocardium: this item has several images"):
+        validate_answer(SCHEMA, {"view": "A4C", "endocardium": contour}, MR_PHASES)
+    with pytest.raises(AnswerError, match="endocardium: instance '2.25.7' is not an image of this item"):
+        validate_answer(SCHEMA, {"view": "A4C", "endocardium": {**contour, "instance": "2.25.7"}}, MR_PHASES)
 
 
 BAD_ANSWERS = [

@@ -1,6 +1,20 @@
+import numpy as np
 import pytest
 
-from labeling.consensus.voting import majority_vote, vote_fields
+from labeling.agreement import agrees, decode_rle, similarity
+from labeling.consensus.voting import consensus_fields, majority_vote
+
+VIEW = {"key": "view", "kind": "single_choice"}
+QUALITY = {"key": "quality", "kind": "single_choice"}
+LVEF = {"key": "lvef", "kind": "number", "min": 5, "max": 90}  # tolerance 4.25 %
+CONTOUR = {"key": "lv", "kind": "contour"}
+VALVES = {"key": "valves", "kind": "multiple_choice"}
+PHASES = {"key": "phases", "kind": "frame_selection", "labels": ["ED", "ES"]}
+
+
+def square(x: float, y: float, size: float, frame: int = 1) -> dict:
+    return {"frame": frame, "instance": "2.25.1",
+            "points": [[x, y], [x + size, y], [x + size, y + size], [x, y + size]]}
 
 
 @pytest.mark.parametrize("labels, expected", [
@@ -14,12 +28,55 @@ def test_majority_vote(labels, expected):
     assert majority_vote(labels) == expected
 
 
-def test_vote_fields_reports_the_weakest_field_as_confidence():
+def test_the_weakest_field_is_the_confidence():
     answers = [{"view": "A4C", "quality": "good"}, {"view": "A4C", "quality": "poor"},
                {"view": "A4C", "quality": "good"}, {}]
 
-    fields, confidence = vote_fields(answers, ["view", "quality"])
+    fields, confidence = consensus_fields([VIEW, QUALITY, {"key": "note", "kind": "text"}], answers)
 
     assert fields == {"view": {"value": "A4C", "share": 1.0, "votes": 3},
                       "quality": {"value": "good", "share": 0.6667, "votes": 3}}
     assert confidence == 0.6667
+
+
+def test_numbers_take_the_median_and_agree_within_tolerance():
+    fields, confidence = consensus_fields([LVEF], [{"lvef": 55.0}, {"lvef": 58.0}, {"lvef": 30.0}])
+
+    assert fields["lvef"] == {"value": 55.0, "share": 0.6667, "votes": 3}
+    assert confidence == 0.6667
+
+
+def test_contours_take_the_medoid():
+    near, nearer, far = square(100, 100, 50), square(102, 101, 50), square(300, 300, 50)
+
+    fields, _ = consensus_fields([CONTOUR], [{"lv": near}, {"lv": far}, {"lv": nearer}])
+
+    assert fields["lv"]["value"] in (near, nearer)
+    assert fields["lv"]["share"] == 0.6667
+
+
+def test_multiple_choice_keeps_options_most_chose_and_frames_the_median():
+    fields, _ = consensus_fields([VALVES, PHASES], [
+        {"valves": ["MR", "AR"], "phases": {"ED": 1, "ES": 14}},
+        {"valves": ["MR"], "phases": {"ED": 2, "ES": 15}},
+        {"valves": ["MR", "AR", "TR"], "phases": {"ED": 1, "ES": 20}}])
+
+    assert fields["valves"]["value"] == ["AR", "MR"]
+    assert fields["phases"] == {"value": {"ED": 1, "ES": 15}, "share": 0.6667, "votes": 3}
+
+
+def test_shape_overlap_is_the_dice_coefficient():
+    assert similarity(CONTOUR, square(0, 0, 10), square(0, 0, 10)) == 1.0
+    assert similarity(CONTOUR, square(0, 0, 10), square(100, 100, 10)) == 0.0
+    half = similarity(CONTOUR, square(0, 0, 100), square(50, 0, 100))
+    assert half == pytest.approx(0.5, abs=0.02)
+    assert not agrees(CONTOUR, square(0, 0, 100), square(0, 0, 100, frame=2))  # another frame
+
+
+def test_masks_decode_from_run_lengths_and_compare():
+    mask = {"key": "m", "kind": "brush_mask"}
+    left = {"frame": 1, "rows": 4, "columns": 4, "rle": [0, 2, 2, 2, 2, 2, 2, 2, 2]}
+    assert decode_rle(left["rle"], 4, 4).tolist() == np.tile([True, True, False, False], (4, 1)).tolist()
+
+    assert similarity(mask, left, left) == 1.0
+    assert similarity(mask, left, {**left, "rle": [2, 2, 2, 2, 2, 2, 2, 2]}) == 0.0

@@ -1,0 +1,139 @@
+"""What happens when a task has its answers: consensus, adaptive redundancy, routing to the next
+stage, back to an earlier one, or out of the pipeline with a final result for the item.
+
+Everything here is idempotent per (task, round): a retried or duplicated aggregation finds the
+round's routing decision already made and changes nothing."""
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import audit
+from .assignment import consensus_label, reviewed_label_task
+from .consensus.voting import consensus_fields, majority_vote
+from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
+from .quality import make_gold
+from .routing import decide
+
+# An item sent back more often than this stays where it is ("hold") for an admin to look at.
+MAX_ROUNDS = 3
+
+
+@transaction.atomic
+def aggregate_task(*, task_id: int) -> Consensus | None:
+    """Consensus of the task's current round; then either one more answer (adaptive redundancy)
+    or the routing decision. Skips count as answers, not as votes."""
+    task = (Task.objects.select_for_update(of=("self",)).select_related("stage__schema", "item")
+            .filter(pk=task_id).first())
+    if task is None or task.kind != Task.Kind.NORMAL or task.state != Task.State.COMPLETE:
+        return None
+    if RoutingDecision.objects.filter(task=task, round=task.round).exists():
+        return Consensus.objects.filter(task=task).first()
+    answers = list(task.answers.filter(round=task.round).order_by("pk"))
+    stage = task.stage
+    if stage.kind == Stage.Kind.LABEL:
+        fields, confidence = consensus_fields(stage.schema.definition["fields"],
+                                              [answer.value for answer in answers if not answer.skip_reason])
+        method = "majority_vote"
+    else:
+        fields, confidence = review_consensus(reviewed_label_task(task).stage.schema.definition["fields"], answers)
+        method = "review_vote"
+    consensus, _ = Consensus.objects.update_or_create(task=task, defaults={
+        "method": method, "fields": fields, "confidence": confidence, "answer_count": len(answers)})
+    if confidence < stage.confidence_target and task.target_answers < stage.max_redundancy:
+        _ask_one_more(task, confidence)
+        return consensus
+    route_task(task=task, consensus=consensus, answers=answers)
+    return consensus
+
+
+def review_consensus(fields: list[dict], answers: list[Answer]) -> tuple[dict, float]:
+    """Reviewers agree when they keep or reject alike and, among those who keep, on the label:
+    `_verdict` is keep/reject by majority, the schema's fields the consensus of the labels kept."""
+    verdict, share = majority_vote("reject" if a.verdict == Answer.Verdict.REJECT else "keep" for a in answers)
+    kept = [answer.value for answer in answers if answer.verdict != Answer.Verdict.REJECT]
+    label, label_confidence = consensus_fields(fields, kept)
+    confidence = min(share, label_confidence) if kept and label else share
+    return {"_verdict": {"value": verdict, "share": round(share, 4), "votes": len(answers)}, **label}, \
+        round(confidence, 4)
+
+
+def _ask_one_more(task: Task, confidence: float) -> None:
+    task.target_answers += 1
+    task.open_slots += 1
+    task.state = Task.State.OPEN
+    task.save(update_fields=["target_answers", "open_slots", "state"])
+    audit.record("redundancy.raised", project_id=task.stage.project_id, stage_id=task.stage_id,
+                 item_id=task.item_id, task_id=task.pk, confidence=confidence, target_answers=task.target_answers)
+
+
+def route_task(*, task: Task, consensus: Consensus, answers: list[Answer]) -> RoutingDecision:
+    """Apply the stage's routing rules to a completed round: accept the item (final result),
+    send it on, or send it back to an earlier stage for a new round."""
+    stage = task.stage
+    skip_reasons = [answer.skip_reason for answer in answers if answer.skip_reason]
+    decision = decide(stage.routing, task_id=task.pk, consensus=consensus.fields, confidence=consensus.confidence,
+                      skip_reasons=skip_reasons)
+    target, action = None, decision.action
+    if action == "send":
+        target = Stage.objects.get(project_id=stage.project_id, position=decision.stage_position)
+        action = "send" if target.position > stage.position else "send_back"
+        if not enqueue(stage=target, item=task.item, source=task):
+            action = "hold"
+    elif not finalize_item(task, consensus, answers):
+        action = "hold"
+    routed = RoutingDecision.objects.create(task=task, round=task.round, action=action, target=target,
+                                            rule=decision.rule)
+    audit.record("routing.decided", project_id=stage.project_id, stage_id=stage.pk, item_id=task.item_id,
+                 task_id=task.pk, schema_id=stage.schema_id, action=action, rule=decision.rule,
+                 target=target.position if target else None, round=task.round, confidence=consensus.confidence)
+    return routed
+
+
+def enqueue(*, stage: Stage, item: Item, source: Task | None) -> bool:
+    """Queue an item in a stage: a new task, or a new round of the task it had there (fresh
+    answers, new workers for crowd stages). False when the item has been round too often."""
+    task, created = Task.objects.get_or_create(stage=stage, item=item, defaults={
+        "open_slots": stage.redundancy, "target_answers": stage.redundancy, "source_task": source})
+    if created:
+        return True
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    if task.kind != Task.Kind.NORMAL:
+        return False  # became gold: it stays a known answer
+    if task.state == Task.State.OPEN:
+        task.source_task = source
+        task.save(update_fields=["source_task"])
+        return True
+    if task.round >= MAX_ROUNDS:
+        return False
+    task.round += 1
+    task.state, task.answer_count, task.source_task = Task.State.OPEN, 0, source
+    task.open_slots = task.target_answers = stage.redundancy
+    task.save(update_fields=["round", "state", "answer_count", "source_task", "open_slots", "target_answers"])
+    return True
+
+
+def finalize_item(task: Task, consensus: Consensus, answers: list[Answer]) -> bool:
+    """The pipeline's last word on the item: its result, or its rejection. A reviewer's
+    correction that stands becomes gold for the crowd stage it corrected. False when a review
+    ended in a tie between keeping and rejecting (nothing to finalize)."""
+    item = task.item
+    if task.stage.kind == Stage.Kind.LABEL:
+        item.status, item.result = Item.Status.ACCEPTED, consensus_label(task)
+    else:
+        verdict = consensus.fields["_verdict"]["value"]
+        if verdict is None:
+            return False
+        if verdict == "reject":
+            item.status, item.result = Item.Status.REJECTED, None
+        else:
+            kept = [answer for answer in answers if answer.verdict != Answer.Verdict.REJECT]
+            item.status, item.result = Item.Status.ACCEPTED, {**kept[0].value, **consensus_label(task)}
+            reviewed = reviewed_label_task(task)
+            corrected = [answer for answer in kept if answer.verdict == Answer.Verdict.CORRECT]
+            if corrected and item.result != consensus_label(reviewed) and reviewed.stage.audience == "crowd":
+                make_gold(task=reviewed, value=item.result, explanation=corrected[0].note,
+                          source="review", by_id=corrected[0].worker_id)
+    item.result_task, item.decided_at = task, timezone.now()
+    item.save(update_fields=["status", "result", "result_task", "decided_at"])
+    return True
