@@ -112,7 +112,7 @@ def set_routing(*, stage: Stage, routing: list, user: AbstractBaseUser | None) -
 
 def series_items(project_id: int, series_uids: list[str] | None) -> list[Item]:
     """One item per series (all the project's series when none are named)."""
-    series = Series.objects.filter(study__project_id=project_id).select_related("study")
+    series = Series.objects.filter(study__project_id=project_id).select_related("study").order_by("pk")
     if series_uids is not None:
         series = series.filter(series_uid__in=series_uids)
     items = []
