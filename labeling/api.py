@@ -17,7 +17,12 @@ from cardiocrowd.accounts.access import get_project_access, get_project_for_admi
 
 from . import assignment as assignments
 from . import design, quality, selectors
-from .access import get_assignment_for_worker, get_stage, get_stage_to_review, get_stage_to_work
+from .access import (
+    get_stage,
+    get_stage_and_access,
+    get_stage_to_review,
+    get_stage_to_work,
+)
 from .models import AuditEvent, GoldAnswer, InstructionImage, Item, LabelSchema, WorkerQuality
 from .routing import RoutingError
 from .schema import AnswerError, SchemaError
@@ -199,8 +204,7 @@ class NextTaskView(APIView):
                    summary="Lease the next task of a stage (204 when none is left for you; 403 with the reason "
                            "when you may not work here)")
     def post(self, request: Request, slug: str, stage_id: int) -> Response:
-        access = get_project_access(request.user, slug)
-        stage = get_stage_to_work(access, stage_id)
+        _, stage = get_stage_and_access(request.user, slug, stage_id)
         try:
             assignment = assignments.claim_next_task(stage=stage, worker=request.user)
         except assignments.NoTaskAvailable:
@@ -215,16 +219,17 @@ class AnswerView(APIView):
                    summary="Answer, skip with a reason, or (review stages) give a verdict on a task you hold; "
                            "a retry returns the first answer. Qualification answers come back with feedback.")
     def post(self, request: Request, assignment_id: int) -> Response:
-        assignment = get_assignment_for_worker(request.user, assignment_id)
         data = AnswerInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         try:
             with refused_design():
-                submission = assignments.submit_answer(
-                    assignment=assignment, value=fields["value"], skip_reason=fields["skip_reason"],
-                    verdict=fields["verdict"], note=fields["note"],
-                    images=selectors.item_images(assignment.item, fields["value"]))
+                submission = assignments.submit_for_worker(
+                    assignment_id=assignment_id, worker_id=request.user.pk, value=fields["value"],
+                    skip_reason=fields["skip_reason"], verdict=fields["verdict"], note=fields["note"],
+                    images_of=selectors.ItemImages)
+        except assignments.NotYourAssignment:
+            raise NotFound("No such assignment.") from None
         except assignments.AssignmentClosed:
             return Response({"detail": "This assignment's lease has ended; ask for the next task."},
                             status=status.HTTP_409_CONFLICT)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -16,9 +17,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import audit
-from .models import Answer, Assignment, Consensus, LabelSchema, Stage, Task, WorkerQuality
+from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task, WorkerQuality
 from .quality import gold_rate, pipeline_settings, record_gold_result, score_against_gold
 from .schema import AnswerError, ImageGeometry, validate_answer
+from .stable import schema_version, stage_facts
 
 
 class NoTaskAvailable(Exception):
@@ -29,9 +31,31 @@ class WorkerBlocked(Exception):
     """The worker may not take tasks in this stage; the message says why."""
 
 
+class NotYourAssignment(Exception):
+    """No such assignment, or another worker's: the same answer for both."""
+
+
 class AssignmentClosed(Exception):
     """The assignment's lease ran out or was given back; its answer can no longer be taken."""
 
+
+# Where the worker stands in the stage, in one round trip: the lease they already hold (if any)
+# and their quality record (if any).
+STANDING_SQL = """
+SELECT (SELECT a.id FROM labeling_assignment a JOIN labeling_task t ON t.id = a.task_id
+        WHERE a.worker_id = %(worker)s AND a.state = 'open' AND t.stage_id = %(stage)s
+          AND (a.lease_expires_at IS NULL OR a.lease_expires_at > now())
+        LIMIT 1),
+       q.id, q.blocked_reason, q.qualification, q.reliability, q.gold_answered
+FROM (SELECT 1) AS one LEFT JOIN labeling_workerquality q ON q.stage_id = %(stage)s AND q.worker_id = %(worker)s
+"""
+
+# The lease and its item, as the claims below return them.
+LEASED = """
+SELECT leased.id, leased.task_id, leased.worker_id, leased.round, leased.state, leased.leased_at,
+       leased.lease_expires_at, i.id, i.project_id, i.study_id, i.series_id, i.instance_id
+FROM leased JOIN labeling_item i ON i.id = leased.item_id
+"""
 
 # Highest priority first, FIFO among equals. The partial index task_to_serve (stage, priority
 # desc, id where open, normal, with slots) serves the ORDER BY; the slot is taken and the lease
@@ -48,38 +72,37 @@ WITH picked AS (
 ), taken AS (
     UPDATE labeling_task t SET open_slots = t.open_slots - 1 FROM picked WHERE t.id = picked.id
     RETURNING t.id, t.item_id, t.round
-)
-INSERT INTO labeling_assignment (task_id, item_id, worker_id, round, state, leased_at, lease_expires_at)
-SELECT id, item_id, %(worker)s, round, 'open', now(), now() + make_interval(secs => %(lease)s) FROM taken
-RETURNING id
-"""
+), leased AS (
+    INSERT INTO labeling_assignment (task_id, item_id, worker_id, round, state, leased_at, lease_expires_at)
+    SELECT id, item_id, %(worker)s, round, 'open', now(), now() + make_interval(secs => %(lease)s) FROM taken
+    RETURNING *
+)""" + LEASED
 
 # Gold and qualification tasks have no slots: every worker of the stage may answer each once.
 CLAIM_KNOWN_ANSWER_SQL = """
-INSERT INTO labeling_assignment (task_id, item_id, worker_id, round, state, leased_at, lease_expires_at)
-SELECT t.id, t.item_id, %(worker)s, t.round, 'open', now(), now() + make_interval(secs => %(lease)s)
-FROM labeling_task t
-WHERE t.stage_id = %(stage)s AND t.kind = %(kind)s
-  AND NOT EXISTS (SELECT 1 FROM labeling_assignment a WHERE a.task_id = t.id AND a.worker_id = %(worker)s)
-ORDER BY t.id
-LIMIT 1
-ON CONFLICT DO NOTHING
-RETURNING id
-"""
+WITH leased AS (
+    INSERT INTO labeling_assignment (task_id, item_id, worker_id, round, state, leased_at, lease_expires_at)
+    SELECT t.id, t.item_id, %(worker)s, t.round, 'open', now(), now() + make_interval(secs => %(lease)s)
+    FROM labeling_task t
+    WHERE t.stage_id = %(stage)s AND t.kind = %(kind)s
+      AND NOT EXISTS (SELECT 1 FROM labeling_assignment a WHERE a.task_id = t.id AND a.worker_id = %(worker)s)
+    ORDER BY t.id
+    LIMIT 1
+    ON CONFLICT DO NOTHING
+    RETURNING *
+)""" + LEASED
 
 
-@transaction.atomic
 def claim_next_task(*, stage: Stage, worker: AbstractBaseUser) -> Assignment:
     """Lease the next task of `stage` to `worker`: the qualification set first where the stage
     asks for one, then normal tasks with gold mixed in at the worker's gold rate.
     Raises NoTaskAvailable, WorkerBlocked.
 
     A worker who already holds an open lease in the stage gets it again (a double click on
-    "next" must not take two slots)."""
-    held = Assignment.objects.held_by(worker).filter(task__stage=stage).first()
+    "next" must not take two slots). Each claim is one statement, atomic on its own."""
+    held, quality = _standing(stage, worker)
     if held is not None:
-        return held
-    quality = WorkerQuality.objects.filter(stage=stage, worker=worker).first()
+        return Assignment.objects.select_related("item").get(pk=held)
     if quality is not None and quality.blocked_reason:
         raise WorkerBlocked(quality.blocked_reason)
     if stage.requires_qualification and (quality is None or quality.qualification != quality.Qualification.PASSED):
@@ -96,6 +119,16 @@ def claim_next_task(*, stage: Stage, worker: AbstractBaseUser) -> Assignment:
     return assignment
 
 
+def _standing(stage: Stage, worker: AbstractBaseUser) -> tuple[int | None, WorkerQuality | None]:
+    with connection.cursor() as cursor:
+        cursor.execute(STANDING_SQL, {"stage": stage.pk, "worker": worker.pk})
+        held, quality_id, blocked_reason, qualification, reliability, gold_answered = cursor.fetchone()
+    if quality_id is None:
+        return held, None
+    return held, WorkerQuality(id=quality_id, stage_id=stage.pk, worker_id=worker.pk, blocked_reason=blocked_reason,
+                               qualification=qualification, reliability=reliability, gold_answered=gold_answered)
+
+
 def _claim_qualification(stage: Stage, worker: AbstractBaseUser) -> Assignment:
     assignment = _claim(CLAIM_KNOWN_ANSWER_SQL, stage, worker, kind=Task.Kind.QUALIFICATION)
     if assignment is not None:
@@ -106,11 +139,20 @@ def _claim_qualification(stage: Stage, worker: AbstractBaseUser) -> Assignment:
     raise NoTaskAvailable(stage.pk)
 
 
+ASSIGNMENT_COLUMNS = ["id", "task_id", "worker_id", "round", "state", "leased_at", "lease_expires_at"]
+ITEM_COLUMNS = ["id", "project_id", "study_id", "series_id", "instance_id"]
+
+
 def _claim(sql: str, stage: Stage, worker: AbstractBaseUser, **params) -> Assignment | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"stage": stage.pk, "worker": worker.pk, "lease": stage.lease_seconds, **params})
         row = cursor.fetchone()
-    return None if row is None else Assignment.objects.select_related("task").get(pk=row[0])
+    if row is None:
+        return None
+    split = len(ASSIGNMENT_COLUMNS)
+    assignment = Assignment.from_db("default", ASSIGNMENT_COLUMNS, row[:split])
+    assignment.item = Item.from_db("default", ITEM_COLUMNS, row[split:])
+    return assignment
 
 
 @transaction.atomic
@@ -138,17 +180,24 @@ class Submission:
     feedback: dict | None = None  # qualification items only: how the answer compares with the gold
 
 
-def submit_answer(*, assignment: Assignment, value: dict, skip_reason: str = "", verdict: str = "", note: str = "",
-                  images: dict[str, ImageGeometry] | None = None) -> Submission:
+def submit_answer(*, assignment: Assignment, **answer) -> Submission:
+    """submit_for_worker for the worker holding `assignment`."""
+    return submit_for_worker(assignment_id=assignment.pk, worker_id=assignment.worker_id, **answer)
+
+
+def submit_for_worker(*, assignment_id: int, worker_id: int, value: dict, skip_reason: str = "", verdict: str = "",
+                      note: str = "", images_of: Callable[[Item, dict], Mapping[str, ImageGeometry]] | None = None
+                      ) -> Submission:
     """Record the worker's answer, reasoned skip or (in a review stage) verdict, and close the
-    lease. A retried submit returns the first answer and stores nothing.
-    Raises AssignmentClosed, schema.AnswerError (nothing is stored then)."""
+    lease. A retried submit returns the first answer and stores nothing. `images_of(item, value)`
+    gives the images spatial answers are checked against.
+    Raises NotYourAssignment, AssignmentClosed, schema.AnswerError (nothing is stored then)."""
     try:
-        return _record_answer(assignment_id=assignment.pk, value=value, skip_reason=skip_reason, verdict=verdict,
-                              note=note, images=images)
+        return _record_answer(assignment_id=assignment_id, worker_id=worker_id, value=value, skip_reason=skip_reason,
+                              verdict=verdict, note=note, images_of=images_of)
     except _LeaseRanOut:
-        _expire(assignment.pk)  # in a transaction of its own: the slot goes back to the pool now
-        raise AssignmentClosed(assignment.pk) from None
+        _expire(assignment_id)  # in a transaction of its own: the slot goes back to the pool now
+        raise AssignmentClosed(assignment_id) from None
 
 
 class _LeaseRanOut(Exception):
@@ -156,19 +205,22 @@ class _LeaseRanOut(Exception):
 
 
 @transaction.atomic
-def _record_answer(*, assignment_id: int, value: dict, skip_reason: str, verdict: str, note: str,
-                   images: dict[str, ImageGeometry] | None) -> Submission:
-    assignment = (Assignment.objects.select_for_update(of=("self",))
-                  .select_related("task__stage__schema", "task__gold").get(pk=assignment_id))
+def _record_answer(*, assignment_id: int, worker_id: int, value: dict, skip_reason: str, verdict: str, note: str,
+                   images_of: Callable[[Item, dict], Mapping[str, ImageGeometry]] | None) -> Submission:
+    assignment = (Assignment.objects.select_for_update(of=("self",)).select_related("task", "item")
+                  .filter(pk=assignment_id, worker_id=worker_id).first())
+    if assignment is None:
+        raise NotYourAssignment(assignment_id)
     if assignment.state == Assignment.State.SUBMITTED:
         return Submission(assignment.answer, False, _feedback(assignment.answer))
     if assignment.state != Assignment.State.OPEN:
         raise AssignmentClosed(assignment.pk)
     if assignment.lease_expires_at is not None and assignment.lease_expires_at <= timezone.now():
         raise _LeaseRanOut
-    task, stage = assignment.task, assignment.task.stage
+    task, stage = assignment.task, stage_facts(assignment.task.stage_id)
+    images = images_of(assignment.item, value) if images_of is not None else None
     if stage.kind == Stage.Kind.LABEL:
-        schema = stage.schema
+        schema = schema_version(stage.schema_id)
         normalized = {} if skip_reason else validate_answer(schema.definition, value, images)
         verdict = ""
     else:
@@ -176,28 +228,35 @@ def _record_answer(*, assignment_id: int, value: dict, skip_reason: str, verdict
     answer = Answer.objects.create(assignment=assignment, task=task, worker_id=assignment.worker_id, schema=schema,
                                    round=assignment.round, value=normalized, skip_reason=skip_reason[:200],
                                    verdict=verdict, note=note)
-    assignment.state = Assignment.State.SUBMITTED
-    assignment.save(update_fields=["state"])
+    Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.SUBMITTED)
     if task.kind != Task.Kind.NORMAL:
         return _score_known_answer(task, answer, schema)
     if verdict:
-        audit.record("review.submitted", project_id=stage.project_id, actor_id=answer.worker_id, stage_id=stage.pk,
+        audit.record("review.submitted", project_id=stage.project_id, actor_id=answer.worker_id, stage_id=task.stage_id,
                      item_id=task.item_id, task_id=task.pk, schema_id=schema.pk, verdict=verdict)
     _count_answer(task.pk, assignment.round)
     return Submission(answer, True)
 
 
+# Count an answer of the task's current round (an answer of an earlier round, sent back since,
+# stays on record only); true when it is the one that completes the task.
+COUNT_ANSWER_SQL = """
+UPDATE labeling_task
+SET answer_count = answer_count + 1,
+    state = CASE WHEN answer_count + 1 >= target_answers THEN 'complete' ELSE state END
+WHERE id = %s AND round = %s
+RETURNING answer_count = target_answers
+"""
+
+
 def _count_answer(task_id: int, round_: int) -> None:
-    task = Task.objects.select_for_update().select_related("stage").get(pk=task_id)
-    if task.round != round_:
-        return  # the task was sent back and began a new round: this answer stays on record only
-    task.answer_count += 1
-    if task.answer_count >= task.target_answers and task.state == Task.State.OPEN:
-        task.state = Task.State.COMPLETE
+    with connection.cursor() as cursor:
+        cursor.execute(COUNT_ANSWER_SQL, [task_id, round_])
+        row = cursor.fetchone()
+    if row is not None and row[0]:
         from .tasks import aggregate_task_task
 
-        transaction.on_commit(lambda: aggregate_task_task.delay(task.pk))
-    task.save(update_fields=["answer_count", "state"])
+        transaction.on_commit(lambda: aggregate_task_task.delay(task_id))
 
 
 def _score_known_answer(task: Task, answer: Answer, schema: LabelSchema) -> Submission:
@@ -226,7 +285,7 @@ def _feedback(answer: Answer, quality: WorkerQuality | None = None) -> dict | No
     }
 
 
-def _review_verdict(task: Task, verdict: str, value: dict, images: dict[str, ImageGeometry] | None
+def _review_verdict(task: Task, verdict: str, value: dict, images: Mapping[str, ImageGeometry] | None
                     ) -> tuple[LabelSchema, dict]:
     """A reviewer's verdict on what the reviewed task concluded, as the label it stands for:
     the reviewed consensus (accept), the reviewer's correction (correct) or nothing (reject)."""

@@ -3,6 +3,7 @@ instructions and quality rules, whole pipelines from templates, and project clon
 change is written to the audit trail."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -140,7 +141,7 @@ def queue_series(*, stage: Stage, series_uids: list[str] | None) -> int:
 
 @transaction.atomic
 def add_known_answer(*, stage: Stage, series_uid: str, value: dict, explanation: str, qualification: bool,
-                     images: dict[str, ImageGeometry] | None, user: AbstractBaseUser) -> GoldAnswer:
+                     images: Mapping[str, ImageGeometry] | None, user: AbstractBaseUser) -> GoldAnswer:
     """Make a series a gold item (mixed into the normal stream) or a qualification item of a
     label stage, with its expert answer. Raises DesignError, schema.AnswerError."""
     if stage.kind != Stage.Kind.LABEL:

@@ -1,6 +1,8 @@
 """Reads of the labeling engine for its endpoints."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from cardiocrowd.accounts.models import Project
@@ -10,6 +12,7 @@ from cardiocrowd.imaging.models import Instance
 from .assignment import reviewed_label_task
 from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task, WorkerQuality
 from .schema import ImageGeometry
+from .stable import schema_version
 
 
 def latest_schemas(project: Project) -> QuerySet[LabelSchema]:
@@ -41,6 +44,27 @@ def item_images(item: Item, answer: dict) -> dict[str, ImageGeometry]:
     return {uid: geometry_from_metadata(metadata) for uid, metadata in rows.values_list("sop_instance_uid", "metadata")}
 
 
+class ItemImages(Mapping):
+    """item_images, read on first use: most answers have no spatial field and need no image."""
+
+    def __init__(self, item: Item, answer: dict) -> None:
+        self._item, self._answer, self._images = item, answer, None
+
+    def _loaded(self) -> dict[str, ImageGeometry]:
+        if self._images is None:
+            self._images = item_images(self._item, self._answer)
+        return self._images
+
+    def __getitem__(self, uid: str) -> ImageGeometry:
+        return self._loaded()[uid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
 def _values(answer: dict) -> list[dict]:
     return [value for value in answer.values() if isinstance(value, dict)] if isinstance(answer, dict) else []
 
@@ -49,15 +73,13 @@ def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> di
     """What the labeling screen needs for one lease: the schema and where the images are.
     A label stage's worker labels blind: never other workers' answers, consensus or gold (a gold
     task's payload is the same as any other's). A review stage's expert sees what it reviews."""
+    rows = item_instances(assignment.item).values_list(
+        "series__study__study_uid", "series__series_uid", "sop_instance_uid", "number_of_frames", "frame_time_ms")
     instances = [{
-        "study_uid": instance.series.study.study_uid,
-        "series_uid": instance.series.series_uid,
-        "sop_instance_uid": instance.sop_instance_uid,
-        "frames": instance.number_of_frames,
-        "frame_time_ms": instance.frame_time_ms,
-        "url": (f"{dicomweb_base}/studies/{instance.series.study.study_uid}/series/{instance.series.series_uid}"
-                f"/instances/{instance.sop_instance_uid}"),
-    } for instance in item_instances(assignment.item).defer("metadata", "frame_index")]
+        "study_uid": study_uid, "series_uid": series_uid, "sop_instance_uid": sop_uid, "frames": frames,
+        "frame_time_ms": frame_time_ms,
+        "url": f"{dicomweb_base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}",
+    } for study_uid, series_uid, sop_uid, frames, frame_time_ms in rows]
     payload = {
         "assignment": assignment.pk,
         "stage": {"id": stage.pk, "name": stage.name, "kind": stage.kind},
@@ -66,7 +88,7 @@ def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> di
         "instances": instances,
     }
     if stage.kind == Stage.Kind.LABEL:
-        schema = stage.schema
+        schema = schema_version(stage.schema_id)
     else:
         schema = reviewed_label_task(assignment.task).stage.schema
         payload["review"] = review_context(assignment.task)

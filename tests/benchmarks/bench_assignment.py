@@ -20,7 +20,7 @@ import threading
 import time
 
 import requests
-from common import fresh_platform, percentile, running_gunicorn
+from common import fresh_platform, percentile, running_gunicorn, server_times
 
 ANSWER = {"view": "A4C", "quality": "good"}
 
@@ -31,12 +31,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--think-ms", type=float, default=1000)
+    parser.add_argument("--web-processes", type=int, default=3)
+    parser.add_argument("--web-threads", type=int, default=8)
     arguments = parser.parse_args()
 
     with fresh_platform("bench-assign", DJANGO_LOG_LEVEL="WARNING") as folder:
         stage, tokens = populate(arguments.items, arguments.workers)
-        with running_gunicorn(folder, workers=3, threads=8) as url:
+        with running_gunicorn(folder, workers=arguments.web_processes, threads=arguments.web_threads) as url:
             result = drive(url, stage, tokens, arguments)
+        for name, pattern in (("next_task", r"/next/$"), ("submit", r"/answer/$")):
+            times = server_times(folder, pattern)
+            result[f"server_{name}_p50_ms"] = round(statistics.median(times), 2) if times else None
+            result[f"server_{name}_p99_ms"] = round(percentile(times, 0.99), 2)
         from labeling.models import Answer
 
         result["answers_stored"] = Answer.objects.count()

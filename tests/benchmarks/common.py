@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,8 +68,10 @@ def running_gunicorn(folder: Path, *, workers: int, threads: int) -> Iterator[st
     """gunicorn serving the platform on a free loopback port; yields its URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
-         str(workers), "--threads", str(threads), "--backlog", "512"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:cardiocrowd.gunicorn_conf", "cardiocrowd.wsgi",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+         # Each request's path and time inside gunicorn, to tell server latency from the load generator's.
+         "--access-logfile", str(folder / "access.log"), "--access-logformat", "%(m)s %(U)s %(s)s %(M)s"],
         cwd=REPOSITORY, env=os.environ.copy(), stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -84,3 +87,14 @@ def running_gunicorn(folder: Path, *, workers: int, threads: int) -> Iterator[st
     finally:
         process.terminate()
         process.wait()
+
+
+def server_times(folder: Path, path_pattern: str) -> list[float]:
+    """Milliseconds gunicorn spent on each request whose path matches the regular expression."""
+    pattern = re.compile(path_pattern)
+    times = []
+    for line in (folder / "access.log").read_text().splitlines():
+        _, path, _, milliseconds = line.split()
+        if pattern.search(path):
+            times.append(float(milliseconds))
+    return times

@@ -1,0 +1,23 @@
+"""gunicorn settings for the platform, shared by deployments, the demo and the benchmarks:
+
+    gunicorn -c python:cardiocrowd.gunicorn_conf cardiocrowd.wsgi --bind 0.0.0.0:8000
+
+WEB_PROCESSES and WEB_THREADS size it (default 3 × 8, for a 2-core machine)."""
+import gc
+import os
+
+workers = int(os.environ.get("WEB_PROCESSES", "3"))
+threads = int(os.environ.get("WEB_THREADS", "8"))
+worker_class = "gthread"
+backlog = 512
+preload_app = True  # load Django once in the master; workers share its memory pages
+
+
+def when_ready(server) -> None:
+    """In the master, before the workers fork: import every view (the URL patterns pull in DRF,
+    numpy, Pillow…) so no user's first request pays for it, then keep everything built at
+    start-up, which lives as long as the process, out of the cyclic garbage collector."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - evaluated for its imports
+    gc.freeze()
