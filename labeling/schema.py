@@ -173,16 +173,16 @@ def validate_answer(schema: dict, answer: dict, images: Mapping[str, ImageGeomet
 
 def _image_of(key: str, value, images: Mapping[str, ImageGeometry] | None) -> tuple[str, ImageGeometry]:
     """The image a spatial answer is drawn on and its UID (implied when the item has one image)."""
+    named = value.get("instance") if isinstance(value, dict) else None
+    if named is not None:
+        if images is None or named not in images:
+            raise AnswerError(key, f"instance {named!r} is not an image of this item")
+        return named, images[named]
     if not images:
         raise AnswerError(key, "a spatial answer needs the item's image")
-    named = value.get("instance") if isinstance(value, dict) else None
-    if named is None:
-        if len(images) != 1:
-            raise AnswerError(key, "this item has several images: name the one you drew on in 'instance'")
-        return next(iter(images.items()))
-    if named not in images:
-        raise AnswerError(key, f"instance {named!r} is not an image of this item")
-    return named, images[named]
+    if len(images) != 1:
+        raise AnswerError(key, "this item has several images: name the one you drew on in 'instance'")
+    return next(iter(images.items()))
 
 
 def _without_instance(value):

@@ -236,3 +236,58 @@ def test_aggregating_twice_leaves_one_consensus(project, items):
     aggregate_task(task_id=task.pk)
 
     assert Consensus.objects.filter(task=task).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gold_and_adaptive_redundancy_hold_under_concurrency(project):
+    """12 threads on a stage with gold mixed in (half the tasks) and adaptive redundancy (2 to 4
+    answers while workers disagree): every normal task ends with exactly its target of answers,
+    each decided once; nobody answers an item or a gold twice."""
+    from cardiocrowd.imaging.models import Study
+    from labeling.models import RoutingDecision
+    from labeling.quality import make_gold
+
+    study = Study.objects.create(project=project, study_uid="2.25.3", patient_pseudonym="CCGOLDLOAD")
+    stage = new_stage(project, redundancy=2, max_redundancy=4, confidence_target=0.9, gold_rate_min=0.5,
+                      gold_rate_max=0.5)
+    items = [Item.objects.create(project=project, study=study) for _ in range(24)]
+    for item in items[:4]:
+        gold = Task.objects.create(stage=stage, item=item, kind="gold", open_slots=0, target_answers=0,
+                                   state="complete")
+        make_gold(task=gold, value=VIEW, explanation="", source="admin", by_id=None)
+    add_items_to_stage(stage=stage, items=items[4:])
+    workers = [UserFactory() for _ in range(12)]
+    errors = []
+
+    def work(number: int, worker) -> None:
+        misses = 0
+        try:
+            while misses < 20:  # a task may reopen for one more answer just after we found none
+                try:
+                    assignment = claim_next_task(stage=stage, worker=worker)
+                except NoTaskAvailable:
+                    misses += 1
+                    time.sleep(0.05)
+                    continue
+                view = "A4C" if number % 3 else "PLAX"  # a third of the workers disagree
+                submit_answer(assignment=assignment, value={"view": view, "quality": "good"})
+        except Exception as error:  # noqa: BLE001 - any failure in a worker thread fails the test
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n, w)) for n, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    normal = list(Task.objects.filter(stage=stage, kind="normal"))
+    assert all(t.state == "complete" and t.answer_count == t.target_answers and 2 <= t.target_answers <= 4
+               for t in normal)
+    assert any(t.target_answers > 2 for t in normal)  # disagreement asked for more answers
+    assert RoutingDecision.objects.filter(task__stage=stage).count() == len(normal)
+    answers = Answer.objects.filter(task__stage=stage)
+    assert answers.filter(task__kind="gold").exists()
+    assert len(set(answers.values_list("task_id", "worker_id"))) == answers.count()
