@@ -138,9 +138,12 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CardioCrowd API",
-    "DESCRIPTION": "Projects, DICOM ingest and the platform's DICOMweb endpoints.",
+    "DESCRIPTION": "Projects, DICOM ingest, the platform's DICOMweb endpoints, and the labeling engine: "
+                   "schemas, pipelines of stages, tasks and answers, gold and qualification, review, audit.",
     "VERSION": "0.1.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {"StageKindEnum": "labeling.models.Stage.Kind",
+                            "ImportJobKindEnum": "cardiocrowd.imaging.models.ImportJob.Kind"},
 }
 
 # --- DICOM storage and ingest -------------------------------------------------------------

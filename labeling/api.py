@@ -42,6 +42,7 @@ from .serializers import (
     StageInput,
     StageItemsInput,
     StageOutput,
+    StageSettingsInput,
     UnblockInput,
     WorkerQualityOutput,
 )
@@ -134,6 +135,24 @@ class StageListView(APIView):
             stage = design.append_stage(project=access.project, schema=schema, design=design.StageDesign(**fields),
                                         user=request.user)
         return Response(StageOutput(stage).data, status=status.HTTP_201_CREATED)
+
+
+class StageDetailView(APIView):
+    @extend_schema(responses={200: StageOutput}, summary="One stage")
+    def get(self, request: Request, slug: str, stage_id: int) -> Response:
+        access = get_project_access(request.user, slug)
+        return Response(StageOutput(get_stage(access, stage_id)).data)
+
+    @extend_schema(request=StageSettingsInput, responses={200: StageOutput},
+                   summary="Tune a stage: redundancy, confidence target, gold rates, qualification, lease (admins)")
+    def patch(self, request: Request, slug: str, stage_id: int) -> Response:
+        access = get_project_for_admin(request.user, slug)
+        stage = get_stage(access, stage_id)
+        data = StageSettingsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        with refused_design():
+            stage = design.tune_stage(stage=stage, changes=data.validated_data, user=request.user)
+        return Response(StageOutput(stage).data)
 
 
 class PipelineFromTemplateView(APIView):

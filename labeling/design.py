@@ -100,6 +100,30 @@ def append_stage(*, project: Project, schema: LabelSchema | None, design: StageD
     return stage
 
 
+# What an admin may change on a stage after creating it; its kind, audience and schema are fixed
+# (answers and gold already name them), and routing changes through set_routing.
+TUNABLE_STAGE_FIELDS = ("name", "redundancy", "max_redundancy", "confidence_target", "gold_rate_min", "gold_rate_max",
+                        "requires_qualification", "show_prelabels", "lease_seconds")
+
+
+@transaction.atomic
+def tune_stage(*, stage: Stage, changes: dict, user: AbstractBaseUser) -> Stage:
+    """Change a stage's settings. New redundancy applies to items queued from now on; leases
+    already handed out keep their time. Raises DesignError."""
+    stage = Stage.objects.select_for_update(of=("self",)).select_related("schema").get(pk=stage.pk)
+    current = {name: getattr(stage, name) for name in TUNABLE_STAGE_FIELDS}
+    merged = {**current, **{name: value for name, value in changes.items() if name in TUNABLE_STAGE_FIELDS}}
+    if "redundancy" in changes and "max_redundancy" not in changes:
+        merged["max_redundancy"] = max(merged["max_redundancy"], merged["redundancy"])
+    StageDesign(kind=stage.kind, audience=stage.audience, **merged).check(stage.schema)
+    for name, value in merged.items():
+        setattr(stage, name, value)
+    stage.save(update_fields=list(TUNABLE_STAGE_FIELDS))
+    audit.record("stage.tuned", project_id=stage.project_id, actor_id=user.pk, stage_id=stage.pk,
+                 changed={name: [current[name], merged[name]] for name in merged if merged[name] != current[name]})
+    return stage
+
+
 @transaction.atomic
 def set_routing(*, stage: Stage, routing: list, user: AbstractBaseUser | None) -> Stage:
     """Replace a stage's routing rules (rules may point at stages added after it). Raises RoutingError."""

@@ -40,6 +40,26 @@ class StageInput(serializers.Serializer):
     routing = serializers.ListField(child=serializers.JSONField(), default=list)
 
 
+class StageSettingsInput(serializers.Serializer):
+    """The settings of a stage an admin may change after creating it (all optional)."""
+
+    name = serializers.CharField(max_length=100, required=False)
+    redundancy = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    max_redundancy = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    confidence_target = serializers.FloatField(min_value=0, max_value=1, required=False)
+    gold_rate_min = serializers.FloatField(min_value=0, max_value=1, required=False)
+    gold_rate_max = serializers.FloatField(min_value=0, max_value=1, required=False)
+    requires_qualification = serializers.BooleanField(required=False)
+    show_prelabels = serializers.BooleanField(required=False)
+    lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, required=False)
+
+    def validate(self, data: dict) -> dict:
+        fixed = sorted(set(self.initial_data) & {"kind", "audience", "schema", "position"})
+        if fixed:
+            raise serializers.ValidationError(f"{', '.join(fixed)} cannot change once a stage exists")
+        return data
+
+
 class RoutingInput(serializers.Serializer):
     routing = serializers.ListField(child=serializers.JSONField())
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path(PROJECT + "schemas/<slug:name>/versions/", api.SchemaVersionListView.as_view(), name="schema-versions"),
     path(PROJECT + "pipeline/", api.PipelineFromTemplateView.as_view(), name="pipeline-from-template"),
     path(PROJECT + "stages/", api.StageListView.as_view(), name="stage-list"),
+    path(STAGE, api.StageDetailView.as_view(), name="stage-detail"),
     path(STAGE + "items/", api.StageItemsView.as_view(), name="stage-items"),
     path(STAGE + "gold/", api.KnownAnswerListView.as_view(), name="stage-gold"),
     path(STAGE + "next/", api.NextTaskView.as_view(), name="next-task"),

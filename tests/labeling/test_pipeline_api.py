@@ -326,3 +326,21 @@ def test_only_an_expert_can_be_senior(project, admin_user):
     crowd = set_membership(project=project, user=UserFactory(), role=Membership.Role.CROWD, senior=True)
 
     assert crowd.senior is False
+
+
+def test_an_admin_tunes_a_stage_but_not_its_kind_or_schema(design):
+    admin, w1, crowd = design["who"]["admin"], design["who"]["w1"], design["crowd"]
+
+    tuned = admin.call("patch", f"/stages/{crowd['id']}/", {"redundancy": 4, "gold_rate_max": 0.3,
+                                                              "gold_rate_min": 0.1})
+    fixed = admin.call("patch", f"/stages/{crowd['id']}/", {"schema": "other"})
+    inconsistent = admin.call("patch", f"/stages/{crowd['id']}/", {"gold_rate_min": 0.5})
+    by_crowd = w1.call("patch", f"/stages/{crowd['id']}/", {"redundancy": 1})
+
+    assert tuned.status_code == 200
+    assert (tuned.json()["redundancy"], tuned.json()["max_redundancy"], tuned.json()["gold_rate_max"]) == (4, 4, 0.3)
+    assert fixed.status_code == 400 and "cannot change" in str(fixed.json())
+    assert inconsistent.status_code == 400 and "gold_rate_min" in inconsistent.json()
+    assert by_crowd.status_code == 403
+    event = next(e for e in admin.call("get", "/audit/?action=stage.tuned").json())
+    assert event["detail"]["changed"]["redundancy"] == [2, 4] and event["actor"] == "admin"
