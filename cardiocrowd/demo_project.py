@@ -1,6 +1,5 @@
 """The demo project: real DICOM that ships with the dependencies and the repository, and one
 user of each role. Idempotent: running it again changes nothing but the passwords it resets."""
-import contextlib
 from pathlib import Path
 
 from django.db import transaction
@@ -9,10 +8,11 @@ from pydicom.data import get_testdata_file
 from cardiocrowd.accounts.models import Membership, Project
 from cardiocrowd.accounts.services import create_project, ensure_user, set_membership
 from cardiocrowd.imaging import services as imaging
-from cardiocrowd.imaging.models import ImportJob, Series
-from labeling.assignment import NoTaskAvailable, claim_next_task
-from labeling.design import add_items_to_stage, save_schema_version
-from labeling.models import Item, LabelSchema, Stage
+from cardiocrowd.imaging.models import ImportJob
+from labeling import design
+from labeling.assignment import claim_next_task, submit_answer
+from labeling.flow import aggregate_task
+from labeling.models import Task
 from labeling.templates import TEMPLATES
 
 DEMO_SLUG = "demo"
@@ -49,18 +49,33 @@ def load_demo_project() -> list[tuple[str, str, str]]:
     job = imaging.create_import_job(project=project, kind=ImportJob.Kind.FOLDER, parameters={"paths": demo_files()},
                                     user=users["admin"], enqueue=False)
     imaging.run_import_job(job_id=job.pk)
-    with transaction.atomic():
-        schema = LabelSchema.objects.filter(project=project, name="views").first() or save_schema_version(
-            project=project, name="views", user=users["admin"],
-            definition=TEMPLATES["echo-view-classification"]["schema"])
-        # One stage per series, so crowd1 can hold every item at once and the demo shows what a crowd
-        # worker sees; crowd2 holds none. (Pipelines proper come with the labeling engine's stages API.)
-        for position, series in enumerate(Series.objects.filter(study__project=project).order_by("pk"), start=1):
-            stage = Stage.objects.filter(project=project, position=position).first() or Stage.objects.create(
-                project=project, name=f"Which view? ({series.modality})", position=position, schema=schema,
-                lease_seconds=DEMO_LEASE_SECONDS, redundancy=3, max_redundancy=3)
-            item, _ = Item.objects.get_or_create(project=project, study=series.study, series=series, instance=None)
-            add_items_to_stage(stage=stage, items=[item])
-            with contextlib.suppress(NoTaskAvailable):  # crowd1 answered it already
-                claim_next_task(stage=stage, worker=users["crowd1"])
+    if not project.stages.exists():
+        seed_pipeline(project, users)
     return [(username, password, role) for username, password, role in LOGINS]
+
+
+DEMO_INSTRUCTIONS = """# Which view is this?
+
+Play the cine, then pick the standard view it shows. Press the option's number key to answer.
+Skip an image too poor to tell, saying why. Items the crowd disagrees on go to a cardiologist."""
+
+
+def seed_pipeline(project: Project, users: dict) -> None:
+    """A two-stage pipeline over every demo series — crowd view classification (two answers an
+    item), then cardiologist review of what the crowd disagreed on — with one disagreement
+    already on its way to review and a lease held by crowd1, so each role has something to see."""
+    admin = users["admin"]
+    design.save_settings(project=project, changes={"instructions": DEMO_INSTRUCTIONS}, user=admin)
+    views = design.save_schema_version(project=project, name="views", user=admin,
+                                       definition=TEMPLATES["echo-view-classification"]["schema"])
+    crowd = design.append_stage(project=project, schema=views, user=admin, design=design.StageDesign(
+        name="Which view?", redundancy=2, lease_seconds=DEMO_LEASE_SECONDS))
+    design.append_stage(project=project, schema=None, user=admin, design=design.StageDesign(
+        name="Cardiologist review", kind="review", audience="expert", redundancy=1, lease_seconds=3600))
+    design.set_routing(stage=crowd, routing=[{"if": {"confidence_below": 1.0}, "then": {"send_to": 2}}], user=admin)
+    design.queue_series(stage=crowd, series_uids=None)
+    for worker, view in (("crowd1", "PLAX"), ("crowd2", "PSAX")):
+        submit_answer(assignment=claim_next_task(stage=crowd, worker=users[worker]),
+                      value={"view": view, "quality": "good"})
+    aggregate_task(task_id=Task.objects.filter(stage=crowd).order_by("pk").values_list("pk", flat=True)[0])
+    claim_next_task(stage=crowd, worker=users["crowd1"])

@@ -88,8 +88,9 @@ def main() -> int:
         subprocess.Popen([sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", "default",
                           "--concurrency", "2", "--loglevel", "INFO"],
                          cwd=REPOSITORY, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}",
-                          "--workers", "2", "--threads", "4", "--access-logfile", "-"],
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:cardiocrowd.gunicorn_conf",
+                          "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+                          "--access-logfile", "-"],
                          cwd=REPOSITORY, env=env, stdout=logs["web"], stderr=subprocess.STDOUT),
     ]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
