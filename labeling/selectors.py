@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from cardiocrowd.accounts.models import Project
@@ -32,6 +33,31 @@ def item_instances(item: Item) -> QuerySet[Instance]:
     else:
         instances = instances.filter(series__study_id=item.study_id)
     return instances.select_related("series__study").order_by("series_id", "instance_number", "pk")
+
+
+# The item's available instances in viewing order, as the labeling screen lists them (next-task's
+# payload: one plain query). {scope} is the item's one instance, its series or its study.
+ITEM_VIEWING_LIST_SQL = """
+SELECT st.study_uid, se.series_uid, i.sop_instance_uid, i.number_of_frames, i.frame_time_ms
+FROM imaging_instance i
+JOIN imaging_series se ON se.id = i.series_id
+JOIN imaging_study st ON st.id = se.study_id
+WHERE i.project_id = %s AND i.status = 'available' AND {scope} = %s
+ORDER BY i.series_id, i.instance_number, i.id
+"""
+
+
+def item_viewing_list(item: Item) -> list[tuple]:
+    """(study UID, series UID, SOP instance UID, frames, frame time) of item_instances(item)."""
+    if item.instance_id:
+        scope, value = "i.id", item.instance_id
+    elif item.series_id:
+        scope, value = "i.series_id", item.series_id
+    else:
+        scope, value = "se.study_id", item.study_id
+    with connection.cursor() as cursor:
+        cursor.execute(ITEM_VIEWING_LIST_SQL.format(scope=scope), [item.project_id, value])
+        return cursor.fetchall()
 
 
 def item_images(item: Item, answer: dict) -> dict[str, ImageGeometry]:
@@ -73,13 +99,11 @@ def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> di
     """What the labeling screen needs for one lease: the schema and where the images are.
     A label stage's worker labels blind: never other workers' answers, consensus or gold (a gold
     task's payload is the same as any other's). A review stage's expert sees what it reviews."""
-    rows = item_instances(assignment.item).values_list(
-        "series__study__study_uid", "series__series_uid", "sop_instance_uid", "number_of_frames", "frame_time_ms")
     instances = [{
         "study_uid": study_uid, "series_uid": series_uid, "sop_instance_uid": sop_uid, "frames": frames,
         "frame_time_ms": frame_time_ms,
         "url": f"{dicomweb_base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}",
-    } for study_uid, series_uid, sop_uid, frames, frame_time_ms in rows]
+    } for study_uid, series_uid, sop_uid, frames, frame_time_ms in item_viewing_list(assignment.item)]
     payload = {
         "assignment": assignment.pk,
         "stage": {"id": stage.pk, "name": stage.name, "kind": stage.kind},

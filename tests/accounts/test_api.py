@@ -47,3 +47,20 @@ def test_source_mapping_is_for_admins_only(api_client, admin_user, reviewer, ann
         codes[user.username] = api_client.get(f"/api/projects/{project.slug}/source-mappings/").status_code
 
     assert codes == {"admin": 200, "cardiologist": 403, "crowd1": 403}
+
+
+def test_a_token_opens_the_api_until_its_user_is_deactivated(api_client, annotator):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=annotator)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    works = api_client.get("/api/me/")
+    annotator.is_active = False
+    annotator.save(update_fields=["is_active"])
+    inactive = api_client.get("/api/me/")
+    api_client.credentials(HTTP_AUTHORIZATION="Token 0000000000000000000000000000000000000000")
+    unknown = api_client.get("/api/me/")
+
+    assert works.status_code == 200 and works.json()["username"] == "crowd1"
+    assert inactive.status_code == 401 and "inactive" in inactive.json()["detail"]
+    assert unknown.status_code == 401 and unknown["WWW-Authenticate"] == "Token"
