@@ -1,0 +1,191 @@
+"""Weak-label aggregation for categorical answers: majority vote, Dawid-Skene, one-coin Dawid-Skene,
+GLAD and MACE over (item, worker, label) answers. Pure numpy/scipy, no Django (see CATEGORICAL.md).
+
+    answers = encode(items, workers, labels, gold={"item-7": "A4C"})
+    result = aggregate(answers, method="ds")
+    answers.classes[result.labels[i]], result.confidence[i], result.worker_reliability[w]
+
+Gold items are clamped to their label in every iteration, so they anchor the worker estimates.
+Every EM method starts from the majority vote and stops when no posterior moves by more than
+`tolerance` (or after `max_iterations`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from .categorical_base import (
+    PROBABILITY_FLOOR,
+    Answers,
+    Result,
+    answer_agreement,
+    clamp_gold,
+    encode,
+    estimate_class_prior,
+    factorize,
+    iterate,
+    majority_posteriors,
+    per_worker_sum,
+    softmax_rows,
+    vote_counts,
+)
+from .glad import glad
+from .mace import mace
+
+__all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "ds",
+           "encode", "item_consensus", "mace", "glad", "mv", "onecoin"]
+
+# How many answers' worth of the crowd-wide accuracy every worker starts with (majority vote and
+# one-coin). Three answers that all agree with the majority then move a worker only part of the way
+# towards "perfect".
+WORKER_PRIOR_STRENGTH = 4.0
+# Dawid-Skene's Laplace smoothing. A prior shaped like the crowd's pooled confusion (or like a decent
+# worker) was tried and cost 1 to 6 points on zhang_web: rarely seen spammers borrowed competence.
+CONFUSION_PSEUDO_COUNT = 1.0
+
+
+def mv(answers: Answers, *, prior_strength: float = WORKER_PRIOR_STRENGTH) -> Result:
+    """Majority vote. Posteriors are the vote shares; reliability is a worker's agreement with them,
+    shrunk towards the crowd's average agreement by `prior_strength` pseudo-answers."""
+    posteriors = majority_posteriors(answers)
+    class_prior = estimate_class_prior(vote_counts(answers), pseudo_count=PROBABILITY_FLOOR)
+    agreement = answer_agreement(answers, posteriors)
+    reliability = _shrunk_rate(per_worker_sum(answers, agreement), _answer_counts(answers), prior_strength)
+    return Result("mv", posteriors, reliability, class_prior, iterations=1, converged=True)
+
+
+def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4,
+       pseudo_count: float = CONFUSION_PSEUDO_COUNT) -> Result:
+    """Dawid-Skene: one full confusion matrix per worker, fitted by EM. Every confusion cell gets
+    `pseudo_count` pseudo-answers (a symmetric Dirichlet), so a worker starts out as a coin toss and
+    earns weight with evidence."""
+    k, n_workers = answers.n_classes, answers.n_workers
+    # One sparse matrix does both scatter-adds: rows are (worker, answered label) cells, columns items.
+    cells = answers.workers * k + answers.labels
+    by_cell = sparse.csr_matrix((np.ones(answers.n_answers), (cells, answers.items)),
+                                shape=(n_workers * k, answers.n_items))
+    by_item = by_cell.T.tocsr()
+
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
+        smoothed = counts + pseudo_count + PROBABILITY_FLOOR
+        confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
+        class_prior = estimate_class_prior(posteriors)
+        log_by_cell = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * k, k)  # (worker, answered) × true
+        log_scores = np.asarray(by_item @ log_by_cell) + np.log(class_prior)
+        return clamp_gold(softmax_rows(log_scores), answers.gold), (confusion, class_prior)
+
+    posteriors, (confusion, class_prior), iterations, converged = iterate(
+        update, majority_posteriors(answers), max_iterations=max_iterations, tolerance=tolerance)
+    reliability = np.einsum("c,wcc->w", class_prior, confusion)
+    return Result("ds", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+
+
+def onecoin(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4,
+            prior_strength: float = WORKER_PRIOR_STRENGTH) -> Result:
+    """One-coin Dawid-Skene: a worker is right with probability s_w whatever the class, and otherwise
+    picks one of the other classes uniformly. s_w gets a Beta prior of `prior_strength` pseudo-answers
+    at the crowd's average accuracy."""
+    k, answered = answers.n_classes, _answer_counts(answers)
+
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        skill = _shrunk_rate(per_worker_sum(answers, answer_agreement(answers, posteriors)), answered,
+                             prior_strength)
+        skill = np.clip(skill, 1e-6, 1 - 1e-6)
+        # Only the answered class's term differs between classes, so one weighted bincount is the E step.
+        weight = np.log(skill) - np.log((1 - skill) / max(k - 1, 1))
+        class_prior = estimate_class_prior(posteriors)
+        log_scores = vote_counts(answers, weights=weight[answers.workers]) + np.log(class_prior)
+        return clamp_gold(softmax_rows(log_scores), answers.gold), (skill, class_prior)
+
+    posteriors, (skill, class_prior), iterations, converged = iterate(
+        update, majority_posteriors(answers), max_iterations=max_iterations, tolerance=tolerance)
+    return Result("onecoin", posteriors, skill, class_prior, iterations, converged)
+
+
+METHODS: dict[str, Callable[..., Result]] = {"mv": mv, "ds": ds, "onecoin": onecoin, "glad": glad, "mace": mace}
+
+
+def aggregate(answers: Answers, *, method: str = "ds", **options: float) -> Result:
+    """Run one of METHODS by name. Raises KeyError naming the known methods for an unknown one."""
+    if method not in METHODS:
+        raise KeyError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    return METHODS[method](answers, **options)
+
+
+def item_consensus(answers: Answers, result: Result) -> list[tuple[Hashable, Hashable, float]]:
+    """(item id, consensus label, confidence) per item, in the item vocabulary's order."""
+    labels, confidence = result.labels.tolist(), result.confidence.tolist()
+    return [(item, answers.classes[label], score) for item, label, score in zip(answers.item_ids, labels, confidence,
+                                                                                  strict=True)]
+
+
+@dataclass(frozen=True, eq=False)
+class MultiLabelResult:
+    """One binary aggregation per label. probabilities[i, j]: the probability that item i truly has
+    label j; reliability[w, j]: worker w's estimated accuracy on label j (NaN if they never saw it)."""
+
+    labels: list
+    item_ids: list
+    worker_ids: list
+    probabilities: np.ndarray
+    reliability: np.ndarray
+    per_label: dict[Hashable, Result]
+
+    def chosen(self, *, threshold: float = 0.5) -> list[list[Hashable]]:
+        """Per item, the labels whose probability exceeds `threshold`."""
+        rows, columns = np.nonzero(self.probabilities > threshold)
+        chosen: list[list[Hashable]] = [[] for _ in self.item_ids]
+        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            chosen[row].append(self.labels[column])
+        return chosen
+
+
+def aggregate_multilabel(items: Sequence[Hashable], workers: Sequence[Hashable],
+                         label_sets: Sequence[Iterable[Hashable]], *, method: str = "ds",
+                         gold: Mapping[Hashable, Iterable[Hashable]] | None = None,
+                         **options: float) -> MultiLabelResult:
+    """Aggregate answers where a worker ticks a set of labels: one binary problem per label ("ticked"
+    or not, by everyone who answered the item), each solved by `method`. Gold maps an item to its
+    full label set; a label only gold uses is still a column."""
+    gold = gold or {}
+    item_codes, item_ids = factorize(list(items) + list(gold))
+    worker_codes, worker_ids = factorize(workers)
+    n_answers = len(label_sets)
+    ticks = [(answer, label) for answer, chosen in enumerate(label_sets) for label in chosen]
+    gold_ticks = [label for chosen in gold.values() for label in chosen]
+    tick_labels, labels = factorize([label for _, label in ticks] + gold_ticks)
+    tick_answers = np.fromiter((answer for answer, _ in ticks), dtype=np.int64, count=len(ticks))
+    gold_items = item_codes[n_answers:]
+    gold_sizes = np.fromiter((len(list(chosen)) for chosen in gold.values()), dtype=np.int64, count=len(gold))
+    gold_rows, gold_columns = np.repeat(gold_items, gold_sizes), tick_labels[len(ticks):]
+    n_items, n_workers, n_labels = len(item_ids), len(worker_ids), len(labels)
+
+    probabilities = np.zeros((n_items, n_labels))
+    reliability = np.full((n_workers, n_labels), np.nan)
+    per_label: dict[Hashable, Result] = {}
+    for column, label in enumerate(labels):
+        ticked = np.zeros(n_answers, dtype=np.int64)
+        ticked[tick_answers[tick_labels[:len(ticks)] == column]] = 1
+        binary_gold = np.full(n_items, -1, dtype=np.int64)
+        binary_gold[gold_items] = 0
+        binary_gold[gold_rows[gold_columns == column]] = 1
+        binary = Answers(item_codes[:n_answers], worker_codes, ticked, binary_gold, item_ids, worker_ids, [False, True])
+        result = aggregate(binary, method=method, **options)
+        per_label[label] = result
+        probabilities[:, column] = result.posteriors[:, 1]
+        reliability[_answer_counts(binary) > 0, column] = result.worker_reliability[_answer_counts(binary) > 0]
+    return MultiLabelResult(labels, item_ids, worker_ids, probabilities, reliability, per_label)
+
+
+def _answer_counts(answers: Answers) -> np.ndarray:
+    return np.bincount(answers.workers, minlength=answers.n_workers).astype(np.float64)
+
+
+def _shrunk_rate(hits: np.ndarray, totals: np.ndarray, prior_strength: float) -> np.ndarray:
+    """Per-worker hit rate under a Beta prior worth `prior_strength` answers at the crowd-wide rate."""
+    overall = (hits.sum() + 1.0) / (totals.sum() + 2.0)
+    return (hits + prior_strength * overall) / (totals + prior_strength)

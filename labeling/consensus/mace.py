@@ -1,0 +1,67 @@
+"""MACE (Hovy et al., NAACL 2013): each worker either knows the answer or spams, vectorized. Pure numpy.
+
+Worker w knows with probability theta_w and then gives the true label; otherwise they answer from
+their own spam distribution xi_w. Fitted by variational Bayes with the paper's priors (as in
+crowd-kit): Beta(0.5, 0.5) on theta_w and a symmetric Dirichlet(10) on xi_w.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import digamma
+
+from .categorical_base import (
+    PROBABILITY_FLOOR,
+    Answers,
+    Result,
+    answer_agreement,
+    clamp_gold,
+    estimate_class_prior,
+    iterate,
+    majority_posteriors,
+    per_worker_sum,
+    softmax_rows,
+    vote_counts,
+)
+
+KNOWING_PRIOR = 0.5
+SPAMMING_PRIOR = 0.5
+STRATEGY_PRIOR = 10.0
+
+
+def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4) -> Result:
+    """MACE by variational EM, started from the majority vote. worker_reliability is the probability
+    that the worker's answer is right: knowing, or spamming onto the true class by chance."""
+    k, n_workers = answers.n_classes, answers.n_workers
+    workers, labels = answers.workers, answers.labels
+    knowing = np.full(n_workers, 0.5)
+    spamming = np.full(n_workers, 0.5)
+    strategy = np.full((n_workers, k), 1.0 / max(k, 1))
+
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal knowing, spamming, strategy
+        # E: expected "knew it" per answer = P(true label = answer) * P(knowing | answer is the true label).
+        spam_here = spamming[workers] * strategy[workers, labels]
+        knew = answer_agreement(answers, posteriors) * knowing[workers] / (spam_here + knowing[workers])
+        knew_counts = per_worker_sum(answers, knew)
+        spam_counts = np.bincount(workers * k + labels, weights=1.0 - knew, minlength=n_workers * k).reshape(-1, k)
+
+        # M (variational): exp(digamma(.)) of expected counts plus prior, per Beta/Dirichlet.
+        total = np.exp(digamma(knew_counts + spam_counts.sum(axis=1) + KNOWING_PRIOR + SPAMMING_PRIOR))
+        knowing = np.exp(digamma(knew_counts + KNOWING_PRIOR)) / total
+        spamming = np.exp(digamma(spam_counts.sum(axis=1) + SPAMMING_PRIOR)) / total
+        strategy = np.exp(digamma(spam_counts + STRATEGY_PRIOR)) / np.exp(
+            digamma(spam_counts.sum(axis=1, keepdims=True) + k * STRATEGY_PRIOR))
+
+        # Only the answered class gains the "knowing" term, so the E step is one weighted bincount.
+        spam_here = spamming[workers] * strategy[workers, labels] + PROBABILITY_FLOOR
+        weight = np.log(spam_here + knowing[workers]) - np.log(spam_here)
+        class_prior = estimate_class_prior(posteriors)
+        log_scores = vote_counts(answers, weights=weight) + np.log(class_prior)
+        return clamp_gold(softmax_rows(log_scores), answers.gold), class_prior
+
+    posteriors, class_prior, iterations, converged = iterate(
+        update, majority_posteriors(answers), max_iterations=max_iterations, tolerance=tolerance)
+    scale = knowing + spamming
+    lucky = (strategy / strategy.sum(axis=1, keepdims=True)) @ class_prior
+    reliability = (knowing + spamming * lucky) / scale
+    return Result("mace", posteriors, reliability, class_prior, iterations, converged)
