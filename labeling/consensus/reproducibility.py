@@ -1,10 +1,11 @@
 """Inter-observer reproducibility figures of a labeling study. Pure module: numpy and scipy only.
 
-Categories: Fleiss' kappa, Krippendorff's alpha, Cohen's kappa. Masks and contours: Dice and the
-symmetric Hausdorff distance, pairwise and summarized over the raters of an image. Measurements:
-ICC (Shrout & Fleiss 1979, McGraw & Wong 1996) and Bland-Altman limits of agreement. Answers come
-as parallel plain lists (item ids, rater ids, values); every result serializes to strict JSON
-(`as_dict()`, an undefined figure is None, never NaN). Conventions: REPRODUCIBILITY.md.
+Categories: Fleiss' kappa, Krippendorff's alpha, Cohen's kappa. Masks: Dice and the symmetric
+Hausdorff distance, pairwise and summarized over the raters of an image (contours and boxes become
+masks first, with masks.answer_mask). Measurements: ICC (Shrout & Fleiss 1979, McGraw & Wong 1996)
+and Bland-Altman limits of agreement. Answers come as parallel plain lists (item ids, rater ids,
+values); every result serializes to strict JSON (`as_dict()`; an undefined figure is None, never
+NaN). Which figure for which field kind, and the conventions: REPRODUCIBILITY.md.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage, stats
+
+from . import masks as mask_consensus
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 ICC_FORMS = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
@@ -57,6 +60,14 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))  # np.float64 is a float too
 
 
+def _sorted(labels: Sequence) -> list:
+    """Labels in their natural order (1 < 2 < 10) where they compare, else in first-seen order."""
+    try:
+        return sorted(labels)
+    except TypeError:
+        return list(labels)
+
+
 def _present(*columns: Sequence, values: Sequence) -> tuple[list, ...]:
     """The columns restricted to answers whose value is given (None and NaN are missing answers)."""
     keep = [i for i, value in enumerate(values) if not _missing(value)]
@@ -65,11 +76,14 @@ def _present(*columns: Sequence, values: Sequence) -> tuple[list, ...]:
 
 def category_table(item_ids: Sequence, values: Sequence, categories: Sequence | None = None,
                    ) -> tuple[list, list, np.ndarray]:
-    """Items x categories answer counts, the table Fleiss' kappa takes: (items, categories, counts)."""
+    """Items x categories answer counts, the table Fleiss' kappa takes: (items, categories, counts).
+    Raises ValueError for an answer outside the given categories."""
     item_ids, values = _present(item_ids, values=values)
     items, item_codes = _codes(item_ids)
-    categories = list(categories) if categories is not None else sorted(set(values), key=str)
+    categories = list(categories) if categories is not None else _sorted(list(dict.fromkeys(values)))
     column = {category: j for j, category in enumerate(categories)}
+    if unknown := set(values) - set(column):
+        raise ValueError(f"answers outside the categories: {sorted(map(str, unknown))}")
     counts = np.zeros((len(items), len(categories)), dtype=np.int64)
     np.add.at(counts, (item_codes, [column[value] for value in values]), 1)
     return items, categories, counts
@@ -148,7 +162,7 @@ def krippendorff_alpha(item_ids: Sequence, values: Sequence, level: Level = "nom
     if level == "ordinal":
         # Krippendorff's ordinal distance between ranks c and k is (sum of n_g from c to k - (n_c + n_k)/2)^2,
         # which is the squared difference of the values' mid-ranks among the pairable answers.
-        distinct, inverse, counts = np.unique(positions, return_inverse=True, return_counts=True)
+        _, inverse, counts = np.unique(positions, return_inverse=True, return_counts=True)
         positions = (np.cumsum(counts) - counts / 2)[inverse]
     delta = _delta(level)
     order = np.argsort(item_codes, kind="stable")
@@ -169,10 +183,7 @@ def cohen_kappa(first: Sequence, second: Sequence, weights: Literal["linear", "q
     if len(first) != len(second):
         raise ValueError("both raters need one label per item")
     labels, codes = _codes(list(first) + list(second))
-    try:  # weighted kappa needs the categories' order: sort them when they can be sorted, as sklearn does
-        ranked = sorted(labels)
-    except TypeError:
-        ranked = labels
+    ranked = _sorted(labels)  # weighted kappa needs the categories' order, as sklearn's sorted labels
     codes = np.array([ranked.index(label) for label in labels], dtype=np.int64)[codes]
     size = len(labels)
     observed = np.zeros((size, size))
@@ -194,21 +205,6 @@ def percent_agreement(first: Sequence, second: Sequence) -> float | None:
 # Masks and contours
 
 
-def contour_mask(points: Sequence[Sequence[float]], shape: tuple[int, int]) -> np.ndarray:
-    """Pixels (rows x columns) whose centre lies inside the closed polygon of (x, y) points; pixel (r, c) has
-    its centre at x = c, y = r (even-odd rule, so a self-crossing contour leaves holes)."""
-    polygon = np.asarray(points, dtype=float)
-    rows, columns = np.mgrid[: shape[0], : shape[1]]
-    inside = np.zeros(shape, dtype=bool)
-    for (x1, y1), (x2, y2) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
-        if y1 == y2:
-            continue  # a horizontal edge never crosses the horizontal ray
-        crosses = (y1 > rows) != (y2 > rows)
-        x_cross = x1 + (rows - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= crosses & (columns < x_cross)  # even-odd rule on a ray towards +x
-    return inside
-
-
 def _masks(first: ArrayLike, second: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(first, dtype=bool), np.asarray(second, dtype=bool)
     if a.shape != b.shape or a.ndim != 2:
@@ -218,9 +214,7 @@ def _masks(first: ArrayLike, second: ArrayLike) -> tuple[np.ndarray, np.ndarray]
 
 def dice(first: ArrayLike, second: ArrayLike) -> float:
     """Dice overlap 2|A and B| / (|A| + |B|) of two masks; two empty masks agree fully (1.0). Raises ValueError."""
-    a, b = _masks(first, second)
-    total = int(a.sum() + b.sum())
-    return 2 * int((a & b).sum()) / total if total else 1.0
+    return mask_consensus.dice(*_masks(first, second))
 
 
 def hausdorff_distance(first: ArrayLike, second: ArrayLike, spacing: tuple[float, float] | None = None,
@@ -421,16 +415,17 @@ def _crowd_consensus(answers: Mapping[Hashable, list], kind: str) -> dict[Hashab
                 consensus[item] = best
         elif kind == "number":
             consensus[item] = float(np.median(np.asarray(given, dtype=float)))
-        else:  # mask: pixels more than half of the crowd marked
-            consensus[item] = np.mean([np.asarray(mask, dtype=bool) for mask in given], axis=0) > 0.5
+        else:  # mask: pixels more than half of the crowd marked, the engine's majority vote
+            consensus[item] = mask_consensus.majority_vote(given)[1]
     return consensus
 
 
 def _figures(first: list, second: list, kind: str, spacing: tuple[float, float] | None) -> dict[str, float | None]:
+    """The kind's figures; every key is present, None where the shared items are too few."""
     if kind == "categorical":
         return {"cohen_kappa": cohen_kappa(first, second).value, "percent_agreement": percent_agreement(first, second)}
     if kind == "number":
-        icc = (intraclass_correlation(np.column_stack([first, second]), "ICC(2,1)") if len(first) >= 2 else None)
+        icc = intraclass_correlation(np.column_stack([first, second]), "ICC(2,1)") if len(first) >= 2 else None
         limits = bland_altman(first, second)
         return {"icc_2_1": icc and icc.value, "icc_2_1_lower": icc and icc.lower, "icc_2_1_upper": icc and icc.upper,
                 "bias": limits.bias, "lower_limit": limits.lower_limit, "upper_limit": limits.upper_limit}
@@ -462,5 +457,5 @@ def compare_tiers(item_ids: Sequence, rater_ids: Sequence, tiers: Sequence[str],
         items = [item for item in first if item in second]
         first_values, second_values = [first[item] for item in items], [second[item] for item in items]
         comparisons.append(Comparison(first_name, second_name, len(items),
-                                      _figures(first_values, second_values, kind, spacing) if items else {}))
+                                      _figures(first_values, second_values, kind, spacing)))
     return comparisons

@@ -18,7 +18,6 @@ from labeling.consensus.reproducibility import (
     cohen_kappa,
     compare_tiers,
     complete_table,
-    contour_mask,
     dice,
     fleiss_kappa,
     hausdorff_distance,
@@ -33,8 +32,6 @@ from tests.conftest import SHARED_DATA
 
 CROWD = SHARED_DATA / "crowd"
 EXPERT_MASKS = SHARED_DATA / "images" / "bu_bil_dataset1" / "ExpertsAnnotations"
-SUNNYBROOK_CONTOUR = (SHARED_DATA / "dicom" / "sunnybrook" / "contourfiles" / "SC-HF-I-1" / "i-contours"
-                      / "IM-0001-0048-icontour-manual.txt")
 
 # Fleiss (1971) Table 1: 30 patients, 6 psychiatrists, 5 diagnoses (R irr's `diagnoses`); kappa = 0.430.
 FLEISS_1971 = [
@@ -278,23 +275,6 @@ def test_mask_agreement_counts_pairs_with_one_empty_mask_apart():
     assert (summary.dice_mean, summary.dice_min, summary.hausdorff_max) == (pytest.approx(1 / 3), 0.0, 0.0)
 
 
-def test_contour_mask_of_a_rectangle_holds_exactly_its_area():
-    mask = contour_mask([(1, 1), (4, 1), (4, 3), (1, 3)], (5, 6))
-
-    assert mask.sum() == 6
-    assert mask[1:3, 1:4].all()
-
-
-def test_contour_mask_of_a_sunnybrook_endocardium_matches_its_polygon_area():
-    points = np.loadtxt(SUNNYBROOK_CONTOUR)
-    x, y = points[:, 0], points[:, 1]
-    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))  # shoelace
-
-    mask = contour_mask(points, (256, 256))
-
-    assert mask.sum() == pytest.approx(area, rel=0.02)
-
-
 # Measurements
 
 
@@ -417,3 +397,29 @@ def test_compare_tiers_on_bu_bil_masks_with_imagej_tracings_as_the_crowd():
     assert crowd_second.second == "expert2"
     assert experts.figures["hausdorff_max"] == pytest.approx(
         max(sitk_hausdorff(read_mask("Person1_Amira", i), read_mask("Person2_Amira", i)) for i in images))
+
+
+@pytest.mark.parametrize(("kind", "values", "keys"), [
+    ("categorical", ["a", "a", "b", "a"], {"cohen_kappa", "percent_agreement"}),
+    ("number", [1.0, 2.0, 3.0, 4.0], {"icc_2_1", "icc_2_1_lower", "icc_2_1_upper", "bias", "lower_limit",
+                                      "upper_limit"}),
+    ("mask", [np.eye(3, dtype=bool)] * 4, {"dice_mean", "dice_min", "hausdorff_mean", "hausdorff_max"}),
+])
+def test_compare_tiers_without_shared_items_reports_every_figure_as_none(kind, values, keys):
+    comparisons = compare_tiers(["x", "x", "y", "z"], ["w1", "w2", "e1", "e2"], ["crowd", "crowd", "expert", "expert"],
+                                values, kind=kind)
+
+    assert [(c.first, c.second, c.items) for c in comparisons] == [("crowd", "e1", 0), ("crowd", "e2", 0),
+                                                                   ("e1", "e2", 0)]
+    assert all(set(c.figures) == keys and set(c.figures.values()) == {None} for c in comparisons)
+
+
+def test_category_table_rejects_answers_outside_the_categories():
+    with pytest.raises(ValueError, match="outside"):
+        category_table(["a", "b"], ["yes", "maybe"], categories=["yes", "no"])
+
+
+def test_category_table_orders_numeric_categories_naturally():
+    _, categories, counts = category_table(["a", "a", "b"], [10, 2, 2])
+
+    assert (categories, counts.tolist()) == ([2, 10], [[1, 1], [1, 0]])
