@@ -176,13 +176,22 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # CPU work queue; a deployment (or a benchmark) may name its own. The GPU queue comes with training.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "default")
+# Whole-stage consensus runs (labeling/estimation.py) go to CONSENSUS_QUEUE; with GPU workers, a
+# stage of at least CONSENSUS_GPU_MIN_ANSWERS answers goes to CONSENSUS_GPU_QUEUE instead.
+CONSENSUS_QUEUE = env_str("CONSENSUS_QUEUE", CELERY_TASK_DEFAULT_QUEUE)
+CONSENSUS_GPU_QUEUE = env_str("CONSENSUS_GPU_QUEUE", "")
+CONSENSUS_GPU_MIN_ANSWERS = env_int("CONSENSUS_GPU_MIN_ANSWERS", 500_000)
 CELERY_TASK_ROUTES = {
+    "labeling.tasks.reestimate_stage_task": {"queue": CONSENSUS_QUEUE},
     "cardiocrowd.imaging.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
     "labeling.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     # Abandoned leases go back to the pool within half a minute of running out.
     "release-expired-leases": {"task": "labeling.tasks.release_expired_leases_task", "schedule": 30.0},
+    # Worker reliabilities improve as gold and overlap grow: re-learn them where answers came in.
+    "reestimate-consensus": {"task": "labeling.tasks.reestimate_due_stages_task",
+                             "schedule": float(env_int("CONSENSUS_REESTIMATE_SECONDS", 900))},
 }
 
 LOGGING = {

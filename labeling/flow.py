@@ -11,6 +11,7 @@ from django.utils import timezone
 from . import audit
 from .assignment import consensus_label, reviewed_label_task
 from .consensus.voting import consensus_fields, majority_vote
+from .estimation import known_worker_posteriors
 from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
 from .quality import make_gold
 from .routing import decide
@@ -32,9 +33,7 @@ def aggregate_task(*, task_id: int) -> Consensus | None:
     answers = list(task.answers.filter(round=task.round).order_by("pk"))
     stage = task.stage
     if stage.kind == Stage.Kind.LABEL:
-        fields, confidence = consensus_fields(stage.schema.definition["fields"],
-                                              [answer.value for answer in answers if not answer.skip_reason])
-        method = "majority_vote"
+        fields, confidence, method = label_consensus(stage, answers)
     else:
         fields, confidence = review_consensus(reviewed_label_task(task).stage.schema.definition["fields"], answers)
         method = "review_vote"
@@ -45,6 +44,19 @@ def aggregate_task(*, task_id: int) -> Consensus | None:
         return consensus
     route_task(task=task, consensus=consensus, answers=answers)
     return consensus
+
+
+def label_consensus(stage: Stage, answers: list[Answer]) -> tuple[dict, float, str]:
+    """Vote, median or medoid per field; categorical fields weighted by what the stage's last
+    consensus run learned of each worker (Dawid-Skene), once there has been one."""
+    fields, confidence = consensus_fields(stage.schema.definition["fields"],
+                                          [answer.value for answer in answers if not answer.skip_reason])
+    method, learned = known_worker_posteriors(stage, answers)
+    if not learned:
+        return fields, confidence, "majority_vote"
+    for key, (value, probability) in learned.items():
+        fields[key] = {**fields.get(key, {}), "value": value, "share": round(probability, 4)}
+    return fields, round(min(field["share"] for field in fields.values()), 4), method
 
 
 def review_consensus(fields: list[dict], answers: list[Answer]) -> tuple[dict, float]:

@@ -296,3 +296,42 @@ class AuditEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "-at"]), models.Index(fields=["item", "at"])]
+
+
+class ConsensusRun(models.Model):
+    """One whole-stage re-estimation of worker reliability and consensus from every answer, the
+    overlap between workers and the gold: when, by which method, on how much, what it changed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="consensus_runs")
+    method = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    answers = models.PositiveIntegerField(default=0)
+    workers = models.PositiveIntegerField(default=0)
+    tasks = models.PositiveIntegerField(default=0)
+    revised = models.PositiveIntegerField(default=0)  # consensus values that changed
+    class_priors = models.JSONField(default=dict)  # {field: {label: probability}}
+    error = models.TextField(blank=True)
+
+
+class WorkerEstimate(models.Model):
+    """A worker's reliability in one categorical field of a stage, as the last consensus run
+    learned it (its confusion matrix over the field's labels, and the probability it is right)."""
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="worker_estimates")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(max_length=64)
+    method = models.CharField(max_length=32)
+    reliability = models.FloatField()
+    confusion = models.JSONField()  # {"labels": [...], "matrix": [[P(answer j | truth i)]]}
+    answers = models.PositiveIntegerField()
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stage", "worker", "field"], name="one_estimate_per_field")]

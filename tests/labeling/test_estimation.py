@@ -1,0 +1,113 @@
+"""Whole-stage consensus runs: Dawid-Skene over a stage's answers learns who to trust, revises
+consensus and results, and weights the next items' consensus."""
+import pytest
+
+from cardiocrowd.imaging.models import Study
+from labeling.assignment import claim_next_task, submit_answer
+from labeling.design import add_items_to_stage
+from labeling.estimation import reestimate_stage, stages_due
+from labeling.flow import aggregate_task
+from labeling.models import AuditEvent, Consensus, ConsensusRun, Item, Task, WorkerEstimate
+from labeling.quality import make_gold
+from tests.conftest import new_stage
+from tests.factories import UserFactory
+
+TRUTH = ["A4C", "PLAX", "A2C"]
+
+
+def answer(view: str) -> dict:
+    return {"view": view, "quality": "good"}
+
+
+@pytest.fixture
+def crowd(project):
+    """Three workers: `careful` is always right; `mixed_up_1` and `mixed_up_2` always answer PLAX
+    for an A4C and A4C for a PLAX (the same systematic confusion), right otherwise."""
+    return {name: UserFactory(username=name) for name in ("careful", "mixed_up_1", "mixed_up_2")}
+
+
+def swap(view: str) -> str:
+    return {"A4C": "PLAX", "PLAX": "A4C"}.get(view, view)
+
+
+def label_items(project, stage, crowd, count: int, offset: int = 0) -> list[Item]:
+    study = Study.objects.get_or_create(project=project, study_uid="2.25.500", patient_pseudonym="CCDS")[0]
+    items = [Item.objects.create(project=project, study=study) for _ in range(count)]
+    add_items_to_stage(stage=stage, items=items)
+    for number, item in enumerate(items, start=offset):
+        truth = TRUTH[number % 3]
+        for name, worker in crowd.items():
+            assignment = claim_next_task(stage=stage, worker=worker)
+            assert assignment.item_id == item.pk
+            submit_answer(assignment=assignment, value=answer(truth if name == "careful" else swap(truth)))
+        aggregate_task(task_id=Task.objects.get(stage=stage, item=item).pk)
+    return items
+
+
+def test_a_run_learns_who_to_trust_and_revises_consensus_and_results(project, crowd):
+    stage = new_stage(project, redundancy=3)
+    items = label_items(project, stage, crowd, 12)
+    tasks = {task.item_id: task for task in Task.objects.filter(stage=stage)}
+    for item in items[:2]:  # two gold items anchor which way the confusion goes
+        make_gold(task=tasks[item.pk], value=answer(TRUTH[items.index(item) % 3]), explanation="", source="admin",
+                  by_id=None)
+    voted = Consensus.objects.get(task=tasks[items[3].pk]).fields["view"]["value"]  # truth A4C, votes PLAX
+
+    run = reestimate_stage(stage_id=stage.pk)
+
+    estimates = {e.worker.username: e for e in WorkerEstimate.objects.filter(stage=stage, field="view")}
+    assert (run.status, run.method, run.answers) == ("succeeded", "dawid_skene", 36)
+    confusion = estimates["mixed_up_1"].confusion
+    labels = confusion["labels"]
+    assert confusion["matrix"][labels.index("A4C")][labels.index("PLAX")] > 0.8  # learned the swap
+    assert estimates["careful"].reliability > 0.7 > 0.6 > estimates["mixed_up_1"].reliability
+    revised = Consensus.objects.get(task=tasks[items[3].pk])
+    assert voted == "PLAX" and revised.fields["view"]["value"] == "A4C" and revised.method == "dawid_skene"
+    item = Item.objects.get(pk=items[3].pk)
+    assert item.result["view"] == "A4C"
+    assert AuditEvent.objects.filter(action="result.revised", item=item).exists()
+    assert run.revised > 0
+
+
+def test_a_second_run_on_the_same_answers_changes_nothing(project, crowd):
+    stage = new_stage(project, redundancy=3)
+    label_items(project, stage, crowd, 6)
+    reestimate_stage(stage_id=stage.pk)
+    before = list(Consensus.objects.filter(task__stage=stage).order_by("pk").values_list("fields", "confidence"))
+
+    again = reestimate_stage(stage_id=stage.pk)
+
+    assert again.revised == 0
+    assert list(Consensus.objects.filter(task__stage=stage).order_by("pk").values_list("fields", "confidence")) \
+        == before
+    assert WorkerEstimate.objects.filter(stage=stage).count() == 3 * 2  # one per worker and field, not doubled
+
+
+def test_after_a_run_new_items_are_weighted_by_what_it_learned(project, crowd):
+    stage = new_stage(project, redundancy=3)
+    items = label_items(project, stage, crowd, 9)
+    tasks = {task.item_id: task for task in Task.objects.filter(stage=stage)}
+    for index in range(3):
+        make_gold(task=tasks[items[index].pk], value=answer(TRUTH[index]), explanation="", source="admin", by_id=None)
+    reestimate_stage(stage_id=stage.pk)
+
+    [new_item] = label_items(project, stage, crowd, 1, offset=0)  # truth A4C; the two mixed-up say PLAX
+
+    consensus = Consensus.objects.get(task__item=new_item)
+    assert consensus.method == "dawid_skene"
+    assert consensus.fields["view"]["value"] == "A4C" and consensus.fields["view"]["share"] > 0.9
+
+
+def test_stages_with_new_answers_are_due_and_an_interrupted_run_is_marked(project, crowd):
+    stage = new_stage(project, redundancy=3)
+    label_items(project, stage, crowd, 3)
+    assert [stage_id for stage_id, _ in stages_due()] == [stage.pk]
+    stale = ConsensusRun.objects.create(stage=stage, method="dawid_skene")  # a worker died during it
+
+    reestimate_stage(stage_id=stage.pk)
+
+    stale.refresh_from_db()
+    assert stale.status == "failed" and "interrupted" in stale.error
+    assert stages_due() == []
+    label_items(project, stage, crowd, 1, offset=1)
+    assert [stage_id for stage_id, _ in stages_due()] == [stage.pk]
