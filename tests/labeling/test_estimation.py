@@ -59,7 +59,8 @@ def test_a_run_learns_who_to_trust_and_revises_consensus_and_results(project, cr
     assert (run.status, run.method, run.answers) == ("succeeded", "dawid_skene", 36)
     confusion = estimates["mixed_up_1"].confusion
     labels = confusion["labels"]
-    assert confusion["matrix"][labels.index("A4C")][labels.index("PLAX")] > 0.8  # learned the swap
+    row = confusion["matrix"][labels.index("A4C")]  # what they answer when the truth is A4C
+    assert max(row) == row[labels.index("PLAX")] > 0.6  # learned the swap
     assert estimates["careful"].reliability > 0.7 > 0.6 > estimates["mixed_up_1"].reliability
     revised = Consensus.objects.get(task=tasks[items[3].pk])
     assert voted == "PLAX" and revised.fields["view"]["value"] == "A4C" and revised.method == "dawid_skene"
