@@ -58,7 +58,7 @@ def staple(
 
     `prior` is the foreground probability of a pixel before seeing the raters; by default, as in
     ITK, the mean foreground fraction over raters times `confidence_weight`. Raises ValueError on
-    fewer than one mask, masks of different shapes or a prior outside [0, 1]."""
+    no masks, masks of different shapes or a prior outside [0, 1]."""
     stack = _stack(masks)
     raters = stack.shape[0]
     patterns, counts, inverse = _patterns(stack.reshape(raters, -1))
