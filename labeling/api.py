@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from cardiocrowd.accounts.access import get_project_access, get_project_for_admin
 
 from . import assignment as assignments
-from . import design, quality, selectors
+from . import design, observer_agreement, quality, selectors
 from .access import (
     get_stage,
     get_stage_and_access,
@@ -312,6 +312,20 @@ class ReviewQueueView(APIView):
             "from_stage": task.source_task.stage.name if task.source_task else None,
             "confidence": getattr(getattr(task.source_task, "consensus", None), "confidence", None),
         } for task in tasks])
+
+
+class StageAgreementView(APIView):
+    @extend_schema(responses={200: dict}, summary="Inter-observer agreement of a label stage, per field: kappa, "
+                   "alpha, Dice; crowd vs expert and expert vs expert (experts, admins)")
+    def get(self, request: Request, slug: str, stage_id: int) -> Response:
+        access = get_project_access(request.user, slug)
+        if not access.is_staff_role:
+            raise NotFound("No such stage.")
+        stage = get_stage(access, stage_id)
+        try:
+            return Response(observer_agreement.stage_agreement(stage))
+        except ValueError as error:
+            raise ValidationError({"stage": [str(error)]}) from None
 
 
 class ItemHistoryView(APIView):

@@ -18,6 +18,7 @@ urlpatterns = [
     path(STAGE + "next/", api.NextTaskView.as_view(), name="next-task"),
     path(STAGE + "me/", api.MyStandingView.as_view(), name="stage-standing"),
     path(STAGE + "queue/", api.ReviewQueueView.as_view(), name="review-queue"),
+    path(STAGE + "agreement/", api.StageAgreementView.as_view(), name="stage-agreement"),
     path(STAGE + "routing/", api.StageRoutingView.as_view(), name="stage-routing"),
     path(STAGE + "workers/<str:username>/unblock/", api.UnblockWorkerView.as_view(), name="worker-unblock"),
     path(PROJECT + "workers/", api.WorkerQualityListView.as_view(), name="worker-quality"),

@@ -192,6 +192,17 @@ def test_a_full_pipeline_from_qualification_to_adjudication(design):
     review_event = next(e for e in events if e["action"] == "review.submitted")
     assert review_event["actor"] in {"e1", "e2", "s1"} and (review_event["schema"], review_event["schema_version"]) == \
         ("rheumatic", 1)
+    # Inter-observer agreement of the crowd stage: crowd consensus vs each expert, expert vs expert.
+    agreement = who["e1"].call("get", f"/stages/{crowd['id']}/agreement/").json()  # crowd on N2 ties: no item
+    rheumatic = agreement["fields"]["rheumatic"]
+    assert rheumatic["kind"] == "categorical" and agreement["items"] == 6
+    assert "value" in rheumatic["fleiss_kappa"] and "value" in rheumatic["krippendorff_alpha"]
+    pairs = {(row["first"], row["second"]): row for row in rheumatic["crowd_vs_expert"]}
+    experts = pairs.get(("e1", "e2")) or pairs[("e2", "e1")]  # they disagreed on N2
+    assert experts["items"] == 1 and experts["figures"]["percent_agreement"] == 0.0
+    assert {("crowd", "e1"), ("crowd", "s1")} <= set(pairs)
+    assert who["w1"].call("get", f"/stages/{crowd['id']}/agreement/").status_code == 404
+    assert who["e1"].call("get", f"/stages/{review['id']}/agreement/").status_code == 400
     history = who["e1"].call("get", f"/items/{n2.pk}/").json()
     assert [stage["stage"]["kind"] for stage in history["stages"]] == ["label", "review", "adjudication"]
     assert [r["action"] for r in history["stages"][0]["routing"]] == ["send"]
