@@ -1,8 +1,9 @@
 """Consensus of several answers to one schema, field by field. Pure module.
 
 Categorical fields take the majority; multiple choice keeps the options more than half chose;
-numbers and frame numbers the median; spatial fields (lines, points, boxes, contours, masks) the
-medoid, the answer most like all the others. Each field's confidence is the share of answers that
+numbers and frame numbers the median; brush masks drawn on the same image are fused by STAPLE;
+other spatial fields (lines, points, boxes, contours) take the medoid, the answer most like all
+the others. Each field's confidence is the share of answers that
 agree with the chosen value (labeling/agreement.py), so for a categorical field it is the vote
 share. The answer's confidence is its weakest field's. The weighted engine (Dawid-Skene, STAPLE)
 of the consensus issue replaces these estimators behind the same output.
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from ..agreement import agrees, comparable, similarity
+from .masks import decode_rle, encode_rle, staple
 
 CATEGORICAL_KINDS = {"single_choice", "yes_no_unsure"}
 
@@ -56,6 +58,8 @@ def _combine(field: dict, given: list) -> tuple[object, float]:
         value = sorted(option for option, votes in counts.items() if votes > len(given) / 2)
     elif kind == "number":
         value = float(statistics.median(given))
+    elif kind == "brush_mask" and _same_grid(given):
+        value = _staple_mask(given)
     elif kind == "frame_selection":
         value = {label: int(round(statistics.median(answer[label] for answer in given)))
                  for label in given[0] if label != "instance"}
@@ -64,6 +68,26 @@ def _combine(field: dict, given: list) -> tuple[object, float]:
     else:
         value = _medoid(field, given)
     return value, sum(agrees(field, answer, value) for answer in given) / len(given)
+
+
+def _same_grid(given: list[dict]) -> bool:
+    keys = {(mask.get("instance"), mask.get("frame", 1), mask["rows"], mask["columns"]) for mask in given}
+    return len(given) >= 2 and len(keys) == 1
+
+
+def _staple_mask(given: list[dict]) -> dict:
+    """Brush masks drawn on the same image fused by STAPLE (each rater's sensitivity and
+    specificity estimated by EM), as a mask answer of the same shape."""
+    first = given[0]
+    rows, columns = first["rows"], first["columns"]
+    fused = staple([decode_rle(mask["rle"], rows, columns) for mask in given]).mask
+    value = {key: first[key] for key in ("frame", "instance") if key in first}
+    value.update(rows=rows, columns=columns, rle=encode_rle(fused))
+    unit = "area_mm2" if "area_mm2" in first else "area_px"
+    drawn = [(mask[unit], sum(mask["rle"][1::2])) for mask in given if sum(mask["rle"][1::2])]
+    if drawn:  # the answers carry their calibration: area per pixel
+        value[unit] = round(drawn[0][0] / drawn[0][1] * int(fused.sum()), 3)
+    return value
 
 
 def _medoid(field: dict, given: list) -> object:

@@ -80,3 +80,26 @@ def test_masks_decode_from_run_lengths_and_compare():
 
     assert similarity(mask, left, left) == 1.0
     assert similarity(mask, left, {**left, "rle": [2, 2, 2, 2, 2, 2, 2, 2]}) == 0.0
+
+
+def test_brush_masks_on_one_image_are_fused_by_staple():
+    mask = {"key": "m", "kind": "brush_mask"}
+
+    def drawn(left: int, width: int) -> dict:  # a 10 × 10 image, columns left..left+width-1 marked
+        row = [0] * left + [1] * width + [0] * (10 - left - width)
+        runs, current, length = [], 0, 0
+        for value in row * 10:
+            if value != current:
+                runs.append(length)
+                current, length = value, 0
+            length += 1
+        runs.append(length)
+        return {"frame": 1, "instance": "2.25.1", "rows": 10, "columns": 10, "rle": runs,
+                "area_mm2": float(width * 10) * 0.25}
+
+    fields, _ = consensus_fields([mask], [{"m": drawn(2, 4)}, {"m": drawn(2, 4)}, {"m": drawn(3, 4)}])
+
+    fused = decode_rle(fields["m"]["value"]["rle"], 10, 10)
+    assert fused[0].tolist() == [False, False, True, True, True, True, False, False, False, False]
+    assert fields["m"]["value"]["area_mm2"] == 10.0  # 40 pixels of 0.25 mm²
+    assert fields["m"]["share"] == 0.6667  # the shifted mask overlaps it with Dice 0.75 < 0.8
