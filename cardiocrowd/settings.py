@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "cardiocrowd.accounts",
     "cardiocrowd.imaging",
     "labeling",
+    "exports",
     "training",
     "frontend",
 ]
