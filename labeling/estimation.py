@@ -1,6 +1,7 @@
 """Whole-stage re-estimation: worker reliability and consensus learned from every answer of a
-label stage, the overlap between workers and the gold (Dawid-Skene by default, any method of
-labeling/consensus/categorical.py), for each categorical field.
+label stage, the overlap between workers and the gold — for each categorical field by Dawid-Skene
+(or any method of labeling/consensus/categorical.py), for each number by a robust estimate that
+learns each worker's bias and noise (labeling/consensus/measurements.py).
 
 A run reads everything, computes, then writes all its results in one transaction: a worker killed
 half-way leaves the previous estimates and consensus untouched, and the retried task (acks_late)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection, transaction
@@ -21,6 +23,7 @@ from django.utils import timezone
 from . import audit
 from .consensus.categorical import METHODS
 from .consensus.categorical_base import encode
+from .consensus.measurements import measurement_consensus
 from .consensus.online import item_posterior, typical_confusion
 from .consensus.voting import CATEGORICAL_KINDS
 from .models import Answer, Consensus, ConsensusRun, GoldAnswer, Item, Stage, Task, WorkerEstimate
@@ -36,21 +39,29 @@ def stages_due() -> list[tuple[int, int]]:
               .annotate(newest=Max("tasks__answers__created_at"), answers=Count("tasks__answers"),
                         last_run=Subquery(last_run))
               .filter(newest__isnull=False).filter(Q(last_run__isnull=True) | Q(newest__gt=F("last_run"))))
-    return [(stage.pk, stage.answers) for stage in stages.select_related("schema") if categorical_fields(stage)]
+    return [(stage.pk, stage.answers) for stage in stages.select_related("schema")
+            if categorical_fields(stage) or number_fields(stage)]
 
 
 def categorical_fields(stage: Stage) -> list[str]:
+    return _fields_of(stage, CATEGORICAL_KINDS)
+
+
+def number_fields(stage: Stage) -> list[str]:
+    return _fields_of(stage, {"number"})
+
+
+def _fields_of(stage: Stage, kinds: set[str]) -> list[str]:
     if stage.kind != Stage.Kind.LABEL or stage.schema is None:
         return []
-    return [field["key"] for field in stage.schema.definition["fields"] if field["kind"] in CATEGORICAL_KINDS]
+    return [field["key"] for field in stage.schema.definition["fields"] if field["kind"] in kinds]
 
 
 def reestimate_stage(*, stage_id: int, method: str = "ds") -> ConsensusRun | None:
     """Re-learn the stage's worker estimates and revise its consensus. Returns the run (None for a
     stage with no categorical field). Raises whatever the data raises, after marking the run failed."""
     stage = Stage.objects.select_related("schema").get(pk=stage_id)
-    fields = categorical_fields(stage)
-    if not fields:
+    if not (categorical_fields(stage) or number_fields(stage)):
         return None
     # A run a killed worker left behind never finishes: say so before starting again.
     ConsensusRun.objects.filter(stage=stage, status=ConsensusRun.Status.RUNNING).update(
@@ -58,49 +69,95 @@ def reestimate_stage(*, stage_id: int, method: str = "ds") -> ConsensusRun | Non
         finished_at=timezone.now())
     run = ConsensusRun.objects.create(stage=stage, method=METHOD_NAMES[method])
     try:
-        return _estimate(stage, fields, method, run)
+        return _estimate(stage, method, run)
     except Exception as error:
         ConsensusRun.objects.filter(pk=run.pk).update(status=ConsensusRun.Status.FAILED, error=repr(error)[:2000],
                                                       finished_at=timezone.now())
         raise
 
 
-def _estimate(stage: Stage, fields: list[str], method: str, run: ConsensusRun) -> ConsensusRun:
+def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
     # The current round of every task (a send-back's earlier round is history) and every gold answer.
     rows = list(Answer.objects.filter(task__stage=stage, skip_reason="")
                 .values_list("task_id", "worker_id", "value", "round", "task__round", "task__kind"))
     rows = [row for row in rows if row[5] != Task.Kind.NORMAL or row[3] == row[4]]
     gold = dict(GoldAnswer.objects.filter(task__stage=stage).values_list("task_id", "value"))
-    estimates, posteriors, priors = [], {}, {}
-    for field in fields:
+    estimates, updates, priors, methods = [], {}, {}, []
+    for field in categorical_fields(stage) + number_fields(stage):
         given = [(task, worker, value[field]) for task, worker, value, *_ in rows if value.get(field) is not None]
         known = {task: value[field] for task, value in gold.items() if value.get(field) is not None}
         if not given:
             continue
-        answers = encode(*zip(*given, strict=True), gold=known)
-        result = METHODS[method](answers)
-        priors[field] = dict(zip(map(str, answers.classes), result.class_prior.round(6).tolist(), strict=True))
-        counts = np.bincount(answers.workers, minlength=answers.n_workers)
-        for index, worker in enumerate(answers.worker_ids):
-            confusion = result.confusion[index] if result.confusion is not None else _symmetric(
-                result.worker_reliability[index], answers.n_classes)
-            estimates.append(WorkerEstimate(
-                stage=stage, worker_id=worker, field=field, method=run.method, run=run,
-                reliability=float(result.worker_reliability[index]), answers=int(counts[index]),
-                confusion={"labels": answers.classes, "matrix": np.round(confusion, 6).tolist()}))
-        hard, confidence = result.labels, result.confidence  # computed once: both are whole-array properties
-        for index, task in enumerate(answers.item_ids):
-            posteriors[(task, field)] = (answers.classes[int(hard[index])], float(confidence[index]))
+        categorical = field in categorical_fields(stage)
+        learn = _learn_categories if categorical else _learn_measurements
+        learned = learn(stage, field, given, known, method, run)
+        methods.append(METHOD_NAMES[method] if categorical else "robust_measurement")
+        estimates += learned.estimates
+        updates.update(learned.updates)
+        if learned.prior is not None:
+            priors[field] = learned.prior
+    run.method = "+".join(dict.fromkeys(methods)) or run.method  # what was learned, e.g. dawid_skene+robust_measurement
     with transaction.atomic():
-        revised = _revise_consensus(stage, fields, posteriors, run)
+        revised = _revise_consensus(stage, updates, run)
         WorkerEstimate.objects.filter(stage=stage).delete()
         WorkerEstimate.objects.bulk_create(estimates)
         ConsensusRun.objects.filter(pk=run.pk).update(
             status=ConsensusRun.Status.SUCCEEDED, finished_at=timezone.now(), answers=len(rows),
             workers=len({worker for _, worker, *_ in rows}), tasks=len({task for task, *_ in rows}), revised=revised,
-            class_priors=priors)
+            class_priors=priors, method=run.method)
     run.refresh_from_db()
     return run
+
+
+@dataclass
+class _Learned:
+    estimates: list[WorkerEstimate]
+    updates: dict  # (task id, field) → what the field's consensus becomes
+    prior: dict | None = None
+
+
+def _learn_categories(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun
+                      ) -> _Learned:
+    answers = encode(*zip(*given, strict=True), gold=known)
+    result = METHODS[method](answers)
+    counts = np.bincount(answers.workers, minlength=answers.n_workers)
+    classes = [label.item() if isinstance(label, np.generic) else label for label in answers.classes]
+    estimates = []
+    for index, worker in enumerate(answers.worker_ids):
+        worker = worker.item() if isinstance(worker, np.generic) else worker
+        confusion = result.confusion[index] if result.confusion is not None else _symmetric(
+            result.worker_reliability[index], answers.n_classes)
+        estimates.append(WorkerEstimate(
+            stage=stage, worker_id=worker, field=field, method=run.method, run=run,
+            reliability=float(result.worker_reliability[index]), answers=int(counts[index]),
+            learned={"labels": classes, "matrix": np.round(confusion, 6).tolist()}))
+    hard, confidence = result.labels, result.confidence  # computed once: both are whole-array properties
+    updates = {(task, field): {"value": classes[int(hard[index])], "share": round(float(confidence[index]), 4)}
+               for index, task in enumerate(answers.item_ids)}
+    prior = dict(zip(map(str, classes), result.class_prior.round(6).tolist(), strict=True))
+    return _Learned(estimates, updates, prior)
+
+
+def _learn_measurements(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun
+                        ) -> _Learned:
+    """Numbers: each worker's bias and noise learned from overlap and gold; a robust weighted
+    estimate with a 95 % interval per item (labeling/consensus/measurements.py)."""
+    tasks, task_index = np.unique([task for task, _, _ in given], return_inverse=True)
+    workers, worker_index = np.unique([worker for _, worker, _ in given], return_inverse=True)
+    position = {int(task): index for index, task in enumerate(tasks)}
+    result = measurement_consensus(task_index, worker_index, np.array([value for _, _, value in given], dtype=float),
+                                   gold={position[task]: float(value) for task, value in known.items()
+                                         if task in position})
+    estimates = [WorkerEstimate(stage=stage, worker_id=int(worker), field=field, method="robust_measurement",
+                                run=run, reliability=None, answers=int(result.worker_answers[index]),
+                                learned={"bias": round(float(result.worker_bias[index]), 4),
+                                         "noise": round(float(result.worker_noise[index]), 4)})
+                 for index, worker in enumerate(workers)]
+    updates = {(int(task), field): {"value": round(float(result.estimate[index]), 4),
+                                    "interval": [round(float(result.lower[index]), 4),
+                                                 round(float(result.upper[index]), 4)]}
+               for index, task in enumerate(tasks)}
+    return _Learned(estimates, updates)
 
 
 def _symmetric(reliability: float, n_classes: int) -> np.ndarray:
@@ -111,23 +168,25 @@ def _symmetric(reliability: float, n_classes: int) -> np.ndarray:
     return np.full((n_classes, n_classes), wrong) + np.eye(n_classes) * (reliability - wrong)
 
 
-def _revise_consensus(stage: Stage, fields: list[str], posteriors: dict, run: ConsensusRun) -> int:
+def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
     consensus_rows = list(Consensus.objects.select_for_update().filter(task__stage=stage,
                                                                       task__kind=Task.Kind.NORMAL))
+    fields = {field for _, field in updates}
     changed, revised_items = [], []
     for consensus in consensus_rows:
         updated = dict(consensus.fields)
         for field in fields:
-            if (consensus.task_id, field) in posteriors:
-                value, probability = posteriors[(consensus.task_id, field)]
-                previous = updated.get(field, {})
-                updated[field] = {**previous, "value": value, "share": round(probability, 4)}
-        if updated != consensus.fields:
-            if any(updated[f]["value"] != consensus.fields.get(f, {}).get("value") for f in fields if f in updated):
-                revised_items.append((consensus.task_id, {f: updated[f]["value"] for f in fields if f in updated}))
-            consensus.fields, consensus.method = updated, run.method
-            consensus.confidence = round(min(entry["share"] for entry in updated.values()), 4) if updated else 0.0
-            changed.append(consensus)
+            if (consensus.task_id, field) in updates:
+                updated[field] = {**updated.get(field, {}), **updates[(consensus.task_id, field)]}
+        if updated == consensus.fields:
+            continue
+        new_values = {f: updated[f]["value"] for f in fields if f in updated}
+        if any(value != consensus.fields.get(f, {}).get("value") for f, value in new_values.items()):
+            revised_items.append((consensus.task_id, new_values))
+        shares = [entry["share"] for entry in updated.values() if "share" in entry]
+        consensus.fields, consensus.method = updated, run.method
+        consensus.confidence = round(min(shares), 4) if shares else consensus.confidence
+        changed.append(consensus)
     _write_consensus(changed)
     _revise_results(stage, revised_items, run)
     return len(revised_items)
@@ -172,7 +231,7 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]) -> tuple[str, d
         return "", {}
     estimates = defaultdict(dict)
     for estimate in WorkerEstimate.objects.filter(stage=stage):
-        estimates[estimate.field][estimate.worker_id] = estimate.confusion
+        estimates[estimate.field][estimate.worker_id] = estimate.learned
     result = {}
     for field, prior in run.class_priors.items():
         labels = list(prior)

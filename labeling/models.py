@@ -321,15 +321,16 @@ class ConsensusRun(models.Model):
 
 
 class WorkerEstimate(models.Model):
-    """A worker's reliability in one categorical field of a stage, as the last consensus run
-    learned it (its confusion matrix over the field's labels, and the probability it is right)."""
+    """What the last consensus run learned of a worker in one field of a stage: for a category,
+    its confusion matrix and the probability it is right; for a measurement, its bias and noise."""
 
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="worker_estimates")
     worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     field = models.CharField(max_length=64)
     method = models.CharField(max_length=32)
-    reliability = models.FloatField()
-    confusion = models.JSONField()  # {"labels": [...], "matrix": [[P(answer j | truth i)]]}
+    reliability = models.FloatField(null=True)  # categories only
+    # {"labels": [...], "matrix": [[P(answer j | truth i)]]} or {"bias": b, "noise": sd}
+    learned = models.JSONField()
     answers = models.PositiveIntegerField()
     run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="+")
 

@@ -57,7 +57,7 @@ def test_a_run_learns_who_to_trust_and_revises_consensus_and_results(project, cr
 
     estimates = {e.worker.username: e for e in WorkerEstimate.objects.filter(stage=stage, field="view")}
     assert (run.status, run.method, run.answers) == ("succeeded", "dawid_skene", 36)
-    confusion = estimates["mixed_up_1"].confusion
+    confusion = estimates["mixed_up_1"].learned
     labels = confusion["labels"]
     row = confusion["matrix"][labels.index("A4C")]  # what they answer when the truth is A4C
     assert max(row) == row[labels.index("PLAX")] > 0.6  # learned the swap
@@ -112,3 +112,37 @@ def test_stages_with_new_answers_are_due_and_an_interrupted_run_is_marked(projec
     assert stages_due() == []
     label_items(project, stage, crowd, 1, offset=1)
     assert [stage_id for stage_id, _ in stages_due()] == [stage.pk]
+
+
+def test_a_run_learns_each_readers_bias_on_a_measurement(project):
+    from labeling.design import StageDesign, append_stage, save_schema_version
+    from labeling.templates import TEMPLATES
+
+    schema = save_schema_version(project=project, name="lvef", user=None,
+                                 definition=TEMPLATES["lvef-estimate"]["schema"])
+    stage = append_stage(project=project, schema=schema, user=None, design=StageDesign(name="LVEF", redundancy=3))
+    readers = {"exact": 0, "generous": 10, "other": 0}  # "generous" reads every LVEF 10 points high
+    users = {name: UserFactory(username=name) for name in readers}
+    study = Study.objects.create(project=project, study_uid="2.25.501", patient_pseudonym="CCEF")
+    truths = [25, 35, 45, 55, 60, 65, 40, 50, 30, 58]
+    items = [Item.objects.create(project=project, study=study) for _ in truths]
+    add_items_to_stage(stage=stage, items=items)
+    for number, truth in enumerate(truths):
+        for name, user in users.items():
+            wobble = (number % 3 - 1) * (2 if name == "other" else 0)
+            submit_answer(assignment=claim_next_task(stage=stage, worker=user),
+                          value={"lvef": truth + readers[name] + wobble})
+        aggregate_task(task_id=Task.objects.get(stage=stage, item=items[number]).pk)
+
+    for number in range(3):  # an expert's reading of three echoes anchors who is biased which way
+        make_gold(task=Task.objects.get(stage=stage, item=items[number]), value={"lvef": truths[number]},
+                  explanation="", source="admin", by_id=None)
+
+    run = reestimate_stage(stage_id=stage.pk)
+
+    learned = {e.worker.username: e.learned for e in WorkerEstimate.objects.filter(stage=stage, field="lvef")}
+    assert run.method == "robust_measurement" and run.status == "succeeded"
+    assert learned["generous"]["bias"] > 5 > abs(learned["exact"]["bias"])
+    consensus = Consensus.objects.get(task__item=items[3])  # truth 55: readers said 55, 65 and 55
+    lower, upper = consensus.fields["lvef"]["interval"]
+    assert abs(consensus.fields["lvef"]["value"] - 55) < 2 and lower < 55 < upper
