@@ -9,7 +9,7 @@ from cardiocrowd.accounts.models import Project
 
 
 class Export(models.Model):
-    """One version of a project's labels. What it holds is fixed when it is requested (the items
+    """One version of a project's labels. Which items it holds is fixed when it is requested (those
     decided by `requested_at`); once ready its files never change: a new export is a new version."""
 
     class Status(models.TextChoices):
@@ -23,7 +23,8 @@ class Export(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     # Also the cut-off: the export holds the items decided at or before this moment, so a rebuild
-    # after a lost worker holds the same items (a decided item is never decided again).
+    # after a lost worker holds the same items (a decided item is never decided again; its labels
+    # are read at build time, and a consensus run may still revise them until the export is ready).
     requested_at = models.DateTimeField(default=timezone.now)
     folder = models.CharField(max_length=200)  # under CARDIOCROWD_DATA_DIR, fixed at request time
     started_at = models.DateTimeField(null=True, blank=True)

@@ -61,8 +61,9 @@ def _items_with_history(export: Export) -> Iterator[Item]:
 
 def item_record(item: Item, schemas: dict[tuple[str, int], dict]) -> dict:
     """One item as exported: its images, hard label (the result), soft labels (the consensus of
-    the label stage behind the result: per field value, share, votes and, for choices, the share
-    of answers per option) and provenance. Adds the item's label schema to `schemas`."""
+    the label stage behind the result: per field value, share, votes, anything else the consensus
+    keeps and, for choices, the share of answers per option) and provenance. Adds the item's label
+    schema to `schemas`."""
     tasks = {task.pk: task for task in item.tasks.all()}
     deciding = tasks.get(item.result_task_id)
     labeled = _label_task(deciding, tasks)
@@ -128,7 +129,9 @@ def _soft_labels(task: Task | None, definition: dict | None) -> dict | None:
         found = consensus.fields.get(field["key"])
         if found is None:
             continue
-        fields[field["key"]] = {"value": found.get("value"), "share": found.get("share"), "votes": found.get("votes")}
+        # value, share and votes, and whatever else the consensus method keeps (an interval, say)
+        fields[field["key"]] = {"value": found.get("value"), "share": found.get("share"), "votes": found.get("votes"),
+                                **found}
         if field["kind"] in CHOICE_KINDS:
             fields[field["key"]]["distribution"] = _distribution(field, given)
     return {"stage": task.stage.name, "method": consensus.method, "answers": consensus.answer_count,

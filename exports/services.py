@@ -83,13 +83,13 @@ def build_export(*, export_id: int) -> Export | None:
             document = export_document(export)
             written = _write_files(export, document, build)
             storage.publish(build, export.folder)
+            _record_success(export, document, written)
         except Exception as error:
             storage.remove_leftovers(export.folder, including_published=True)
             _record_failure(export, error)
             if isinstance(error, ExportError):
                 return export
             raise
-        _record_success(export, document, written)
         return export
 
 

@@ -2,6 +2,7 @@
 files, a rerun after a lost worker rebuilds from scratch and publishes at once, a build another
 worker holds is left to it, and every kind of source geometry gets a SEG that names its frame."""
 import shutil
+from datetime import timedelta
 
 import highdicom as hd
 import numpy as np
@@ -171,3 +172,15 @@ def test_every_kind_of_source_geometry_gets_a_seg_on_its_labeled_frame(project, 
     assert seg.get("FrameOfReferenceUID") == source.get("FrameOfReferenceUID")
     assert np.array_equal(mask.astype(bool), rasterize_polygon(points, source.Rows, source.Columns))
     assert not ExportFile.objects.filter(export=export, kind="sr").exists()  # no area: uncalibrated or not given
+
+
+def test_an_export_holds_the_items_decided_before_it_was_requested(labeled, admin_user,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        export = request_export(project=labeled.project, user=admin_user)
+    # Decided after the request (moved through the model: only the time of the decision matters).
+    Item.objects.filter(pk=labeled.items["mr59"].pk).update(decided_at=export.requested_at + timedelta(seconds=1))
+
+    built = build_export(export_id=export.pk)
+
+    assert (built.status, built.item_count, built.accepted_count, built.rejected_count) == ("ready", 2, 2, 0)
