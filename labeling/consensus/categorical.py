@@ -19,17 +19,17 @@ from scipy import sparse
 
 from .categorical_base import (
     PROBABILITY_FLOOR,
+    TOLERANCE,
     Answers,
     Result,
     answer_agreement,
-    clamp_gold,
+    e_step,
     encode,
     estimate_class_prior,
     factorize,
     iterate,
     majority_posteriors,
     per_worker_sum,
-    softmax_rows,
     vote_counts,
 )
 from .glad import glad
@@ -45,64 +45,68 @@ WORKER_PRIOR_STRENGTH = 4.0
 # Dawid-Skene's Laplace smoothing. A prior shaped like the crowd's pooled confusion (or like a decent
 # worker) was tried and cost 1 to 6 points on zhang_web: rarely seen spammers borrowed competence.
 CONFUSION_PSEUDO_COUNT = 1.0
+BINARY = np.array([False, True])
 
 
 def mv(answers: Answers, *, prior_strength: float = WORKER_PRIOR_STRENGTH) -> Result:
     """Majority vote. Posteriors are the vote shares; reliability is a worker's agreement with them,
     shrunk towards the crowd's average agreement by `prior_strength` pseudo-answers."""
-    posteriors = majority_posteriors(answers)
-    class_prior = estimate_class_prior(vote_counts(answers), pseudo_count=PROBABILITY_FLOOR)
+    counts = vote_counts(answers)
+    posteriors = majority_posteriors(answers, counts)
+    class_prior = estimate_class_prior(counts, pseudo_count=PROBABILITY_FLOOR)
     agreement = answer_agreement(answers, posteriors)
     reliability = _shrunk_rate(per_worker_sum(answers, agreement), _answer_counts(answers), prior_strength)
     return Result("mv", posteriors, reliability, class_prior, iterations=1, converged=True)
 
 
-def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4,
+def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE,
        pseudo_count: float = CONFUSION_PSEUDO_COUNT) -> Result:
     """Dawid-Skene: one full confusion matrix per worker, fitted by EM. Every confusion cell gets
     `pseudo_count` pseudo-answers (a symmetric Dirichlet), so a worker starts out as a coin toss and
     earns weight with evidence."""
     k, n_workers = answers.n_classes, answers.n_workers
-    # One sparse matrix does both scatter-adds: rows are (worker, answered label) cells, columns items.
-    cells = answers.workers * k + answers.labels
-    by_cell = sparse.csr_matrix((np.ones(answers.n_answers), (cells, answers.items)),
-                                shape=(n_workers * k, answers.n_items))
-    by_item = by_cell.T.tocsr()
+    by_item = _item_by_cell_matrix(answers)
+    by_cell = by_item.T  # a CSC view: no second copy, and scipy multiplies it as fast
 
-    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
         counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
         smoothed = counts + pseudo_count + PROBABILITY_FLOOR
         confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
         class_prior = estimate_class_prior(posteriors)
         log_by_cell = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * k, k)  # (worker, answered) × true
         log_scores = np.asarray(by_item @ log_by_cell) + np.log(class_prior)
-        return clamp_gold(softmax_rows(log_scores), answers.gold), (confusion, class_prior)
+        posteriors, evidence = e_step(log_scores, answers.gold)
+        return posteriors, (confusion, class_prior), evidence
 
     posteriors, (confusion, class_prior), iterations, converged = iterate(
-        update, majority_posteriors(answers), max_iterations=max_iterations, tolerance=tolerance)
+        update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
+        tolerance=tolerance)
     reliability = np.einsum("c,wcc->w", class_prior, confusion)
     return Result("ds", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
 
 
-def onecoin(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4,
+def onecoin(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE,
             prior_strength: float = WORKER_PRIOR_STRENGTH) -> Result:
     """One-coin Dawid-Skene: a worker is right with probability s_w whatever the class, and otherwise
     picks one of the other classes uniformly. s_w gets a Beta prior of `prior_strength` pseudo-answers
     at the crowd's average accuracy."""
     k, answered = answers.n_classes, _answer_counts(answers)
 
-    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
         skill = _shrunk_rate(per_worker_sum(answers, answer_agreement(answers, posteriors)), answered,
                              prior_strength)
         skill = np.clip(skill, 1e-6, 1 - 1e-6)
-        # Only the answered class's term differs between classes, so one weighted bincount is the E step.
-        weight = np.log(skill) - np.log((1 - skill) / max(k - 1, 1))
+        # Every class but the answered one scores log((1 - s) / (k - 1)), so only the difference goes
+        # into the table (one weighted bincount) and the common part into the evidence.
+        log_wrong = np.log((1 - skill) / max(k - 1, 1))
         class_prior = estimate_class_prior(posteriors)
-        log_scores = vote_counts(answers, weights=weight[answers.workers]) + np.log(class_prior)
-        return clamp_gold(softmax_rows(log_scores), answers.gold), (skill, class_prior)
+        log_scores = vote_counts(answers, weights=(np.log(skill) - log_wrong)[answers.workers]) + np.log(class_prior)
+        posteriors, evidence = e_step(log_scores, answers.gold, offset=float(answered @ log_wrong))
+        return posteriors, (skill, class_prior), evidence
 
     posteriors, (skill, class_prior), iterations, converged = iterate(
-        update, majority_posteriors(answers), max_iterations=max_iterations, tolerance=tolerance)
+        update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
+        tolerance=tolerance)
     return Result("onecoin", posteriors, skill, class_prior, iterations, converged)
 
 
@@ -118,19 +122,18 @@ def aggregate(answers: Answers, *, method: str = "ds", **options: float) -> Resu
 
 def item_consensus(answers: Answers, result: Result) -> list[tuple[Hashable, Hashable, float]]:
     """(item id, consensus label, confidence) per item, in the item vocabulary's order."""
-    labels, confidence = result.labels.tolist(), result.confidence.tolist()
-    return [(item, answers.classes[label], score) for item, label, score in zip(answers.item_ids, labels, confidence,
-                                                                                  strict=True)]
+    return list(zip(answers.item_ids.tolist(), answers.classes[result.labels].tolist(), result.confidence.tolist(),
+                    strict=True))
 
 
 @dataclass(frozen=True, eq=False)
 class MultiLabelResult:
     """One binary aggregation per label. probabilities[i, j]: the probability that item i truly has
-    label j; reliability[w, j]: worker w's estimated accuracy on label j (NaN if they never saw it)."""
+    label j; reliability[w, j]: worker w's estimated accuracy at ticking label j or leaving it out."""
 
-    labels: list
-    item_ids: list
-    worker_ids: list
+    labels: np.ndarray
+    item_ids: np.ndarray
+    worker_ids: np.ndarray
     probabilities: np.ndarray
     reliability: np.ndarray
     per_label: dict[Hashable, Result]
@@ -139,8 +142,9 @@ class MultiLabelResult:
         """Per item, the labels whose probability exceeds `threshold`."""
         rows, columns = np.nonzero(self.probabilities > threshold)
         chosen: list[list[Hashable]] = [[] for _ in self.item_ids]
+        names = self.labels.tolist()
         for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
-            chosen[row].append(self.labels[column])
+            chosen[row].append(names[column])
         return chosen
 
 
@@ -165,20 +169,34 @@ def aggregate_multilabel(items: Sequence[Hashable], workers: Sequence[Hashable],
     n_items, n_workers, n_labels = len(item_ids), len(worker_ids), len(labels)
 
     probabilities = np.zeros((n_items, n_labels))
-    reliability = np.full((n_workers, n_labels), np.nan)
+    reliability = np.zeros((n_workers, n_labels))
     per_label: dict[Hashable, Result] = {}
-    for column, label in enumerate(labels):
+    for column, label in enumerate(labels.tolist()):
         ticked = np.zeros(n_answers, dtype=np.int64)
         ticked[tick_answers[tick_labels[:len(ticks)] == column]] = 1
         binary_gold = np.full(n_items, -1, dtype=np.int64)
         binary_gold[gold_items] = 0
         binary_gold[gold_rows[gold_columns == column]] = 1
-        binary = Answers(item_codes[:n_answers], worker_codes, ticked, binary_gold, item_ids, worker_ids, [False, True])
+        binary = Answers(item_codes[:n_answers], worker_codes, ticked, binary_gold, item_ids, worker_ids, BINARY)
         result = aggregate(binary, method=method, **options)
         per_label[label] = result
         probabilities[:, column] = result.posteriors[:, 1]
-        reliability[_answer_counts(binary) > 0, column] = result.worker_reliability[_answer_counts(binary) > 0]
+        reliability[:, column] = result.worker_reliability
     return MultiLabelResult(labels, item_ids, worker_ids, probabilities, reliability, per_label)
+
+
+def _item_by_cell_matrix(answers: Answers) -> sparse.csr_matrix:
+    """Sparse n_items × (n_workers · n_classes) count of answers, for Dawid-Skene's two scatter-adds as
+    matrix products. Built straight from row pointers: answers usually arrive grouped by item, and
+    then no sort is needed at all."""
+    k = answers.n_classes
+    items, cells = answers.items, answers.workers * k + answers.labels
+    if items.size and not np.all(items[1:] >= items[:-1]):
+        order = np.argsort(items, kind="stable")
+        items, cells = items[order], cells[order]
+    pointers = np.concatenate([[0], np.cumsum(np.bincount(items, minlength=answers.n_items))])
+    return sparse.csr_matrix((np.ones(answers.n_answers), cells, pointers),
+                             shape=(answers.n_items, answers.n_workers * k))
 
 
 def _answer_counts(answers: Answers) -> np.ndarray:

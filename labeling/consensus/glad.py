@@ -15,14 +15,14 @@ import numpy as np
 from scipy.special import expit
 
 from .categorical_base import (
+    TOLERANCE,
     Answers,
     Result,
     answer_agreement,
-    clamp_gold,
+    e_step,
     iterate,
     majority_posteriors,
     per_worker_sum,
-    softmax_rows,
     vote_counts,
 )
 
@@ -30,14 +30,15 @@ ABILITY_PRIOR_MEAN = 1.0
 LOG_EASINESS_PRIOR_MEAN = 1.0
 
 
-def glad(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4, newton_rounds: int = 3) -> Result:
+def glad(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE,
+         newton_rounds: int = 3) -> Result:
     """GLAD by EM. worker_reliability is the worker's mean modelled accuracy over the items they answered."""
     k = answers.n_classes
     ability = np.full(answers.n_workers, ABILITY_PRIOR_MEAN)
     log_easiness = np.full(answers.n_items, LOG_EASINESS_PRIOR_MEAN)
     workers, items = answers.workers, answers.items
 
-    def update(posteriors: np.ndarray) -> tuple[np.ndarray, None]:
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, None, float]:
         nonlocal ability, log_easiness
         right = answer_agreement(answers, posteriors)  # expected "answer is correct" per answer
         for _ in range(newton_rounds):
@@ -50,18 +51,27 @@ def glad(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4
 
             scale = ability[workers] * easiness
             accuracy = expit(scale)
-            gradient = _per_item_sum(answers, (right - accuracy) * scale) - (log_easiness - LOG_EASINESS_PRIOR_MEAN)
-            # Fisher scoring: the true second derivative in b can be positive, this stand-in never is.
-            curvature = _per_item_sum(answers, accuracy * (1 - accuracy) * scale**2) + 1.0
+            pull = _per_item_sum(answers, (right - accuracy) * scale)
+            gradient = pull - (log_easiness - LOG_EASINESS_PRIOR_MEAN)
+            # The second derivative in b is pull - sum(p(1-p)x²) - 1 and can be positive. Where it is
+            # negative take it (Newton); elsewhere the Fisher term alone, which never is. Fisher alone
+            # overshoots where pull < 0 and left ambiguous items in a 2-cycle.
+            curvature = _per_item_sum(answers, accuracy * (1 - accuracy) * scale**2) + 1.0 + np.maximum(-pull, 0.0)
             log_easiness = log_easiness + np.clip(gradient / curvature, -1.0, 1.0)
 
-        # log(p / ((1 - p) / (k - 1))) for p = sigmoid(x) is x + log(k - 1): the E step is one weighted bincount.
-        weight = ability[workers] * np.exp(log_easiness)[items] + np.log(max(k - 1, 1))
-        log_scores = vote_counts(answers, weights=weight)
-        return clamp_gold(softmax_rows(log_scores), answers.gold), None
+        # Every class but the answered one scores log((1 - p) / (k - 1)), p = sigmoid(x); the answered one
+        # log(p), which is x + log(k - 1) more. That difference is the table (one weighted bincount), the
+        # common part the evidence's offset: log(1 - sigmoid(x)) = -logaddexp(0, x).
+        scale = ability[workers] * np.exp(log_easiness)[items]
+        log_spread = np.log(max(k - 1, 1))
+        log_scores = vote_counts(answers, weights=scale + log_spread)
+        offset = -float(np.logaddexp(0.0, scale).sum()) - log_spread * answers.n_answers
+        posteriors, evidence = e_step(log_scores, answers.gold, offset=offset)
+        return posteriors, None, evidence
 
     posteriors, _, iterations, converged = iterate(
-        update, majority_posteriors(answers), max_iterations=max_iterations, tolerance=tolerance)
+        update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
+        tolerance=tolerance)
     modelled = expit(ability[workers] * np.exp(log_easiness)[items])
     answered = np.bincount(workers, minlength=answers.n_workers)
     reliability = np.where(answered > 0, per_worker_sum(answers, modelled) / np.maximum(answered, 1),

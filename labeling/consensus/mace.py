@@ -11,15 +11,15 @@ from scipy.special import digamma
 
 from .categorical_base import (
     PROBABILITY_FLOOR,
+    TOLERANCE,
     Answers,
     Result,
     answer_agreement,
-    clamp_gold,
+    e_step,
     estimate_class_prior,
     iterate,
     majority_posteriors,
     per_worker_sum,
-    softmax_rows,
     vote_counts,
 )
 
@@ -28,7 +28,7 @@ SPAMMING_PRIOR = 0.5
 STRATEGY_PRIOR = 10.0
 
 
-def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4) -> Result:
+def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE) -> Result:
     """MACE by variational EM, started from the majority vote. worker_reliability is the probability
     that the worker's answer is right: knowing, or spamming onto the true class by chance."""
     k, n_workers = answers.n_classes, answers.n_workers
@@ -37,7 +37,7 @@ def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4
     spamming = np.full(n_workers, 0.5)
     strategy = np.full((n_workers, k), 1.0 / max(k, 1))
 
-    def update(posteriors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         nonlocal knowing, spamming, strategy
         # E: expected "knew it" per answer = P(true label = answer) * P(knowing | answer is the true label).
         spam_here = spamming[workers] * strategy[workers, labels]
@@ -52,15 +52,18 @@ def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = 1e-4
         strategy = np.exp(digamma(spam_counts + STRATEGY_PRIOR)) / np.exp(
             digamma(spam_counts.sum(axis=1, keepdims=True) + k * STRATEGY_PRIOR))
 
-        # Only the answered class gains the "knowing" term, so the E step is one weighted bincount.
-        spam_here = spamming[workers] * strategy[workers, labels] + PROBABILITY_FLOOR
-        weight = np.log(spam_here + knowing[workers]) - np.log(spam_here)
+        # Only the answered class gains the "knowing" term: the table holds that gain (one weighted
+        # bincount), the evidence's offset the spam term every class shares.
+        log_spam = np.log(spamming[workers] * strategy[workers, labels] + PROBABILITY_FLOOR)
+        weight = np.log(np.exp(log_spam) + knowing[workers]) - log_spam
         class_prior = estimate_class_prior(posteriors)
         log_scores = vote_counts(answers, weights=weight) + np.log(class_prior)
-        return clamp_gold(softmax_rows(log_scores), answers.gold), class_prior
+        posteriors, evidence = e_step(log_scores, answers.gold, offset=float(log_spam.sum()))
+        return posteriors, class_prior, evidence
 
     posteriors, class_prior, iterations, converged = iterate(
-        update, majority_posteriors(answers), max_iterations=max_iterations, tolerance=tolerance)
+        update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
+        tolerance=tolerance)
     scale = knowing + spamming
     lucky = (strategy / strategy.sum(axis=1, keepdims=True)) @ class_prior
     reliability = (knowing + spamming * lucky) / scale
