@@ -6,8 +6,9 @@ GLAD and MACE over (item, worker, label) answers. Pure numpy/scipy, no Django (s
     answers.classes[result.labels[i]], result.confidence[i], result.worker_reliability[w]
 
 Gold items are clamped to their label in every iteration, so they anchor the worker estimates.
-Every EM method starts from the majority vote and stops when no posterior moves by more than
-`tolerance` (or after `max_iterations`).
+Every EM method starts from the majority vote and stops when the log evidence (the log-probability
+of the answers under the current parameters) changes by less than `tolerance` per answer, or after
+`max_iterations`.
 """
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ def aggregate_multilabel(items: Sequence[Hashable], workers: Sequence[Hashable],
     """Aggregate answers where a worker ticks a set of labels: one binary problem per label ("ticked"
     or not, by everyone who answered the item), each solved by `method`. Gold maps an item to its
     full label set; a label only gold uses is still a column."""
-    gold = gold or {}
+    gold = {item: list(chosen) for item, chosen in (gold or {}).items()}
     item_codes, item_ids = factorize(list(items) + list(gold))
     worker_codes, worker_ids = factorize(workers)
     n_answers = len(label_sets)
@@ -164,7 +165,7 @@ def aggregate_multilabel(items: Sequence[Hashable], workers: Sequence[Hashable],
     tick_labels, labels = factorize([label for _, label in ticks] + gold_ticks)
     tick_answers = np.fromiter((answer for answer, _ in ticks), dtype=np.int64, count=len(ticks))
     gold_items = item_codes[n_answers:]
-    gold_sizes = np.fromiter((len(list(chosen)) for chosen in gold.values()), dtype=np.int64, count=len(gold))
+    gold_sizes = np.fromiter((len(chosen) for chosen in gold.values()), dtype=np.int64, count=len(gold))
     gold_rows, gold_columns = np.repeat(gold_items, gold_sizes), tick_labels[len(ticks):]
     n_items, n_workers, n_labels = len(item_ids), len(worker_ids), len(labels)
 

@@ -25,7 +25,8 @@ TOLERANCE = 1e-6
 class Answers:
     """Answers as parallel index arrays, with the vocabularies that map indices back to ids.
 
-    `gold[i]` is the class index of item i's known true label, or -1 when there is none.
+    `gold[i]` is the class index of item i's known true label, or -1 when there is none. A worker who
+    answers an item twice counts twice.
     """
 
     items: np.ndarray
