@@ -41,6 +41,11 @@ CONTENT_TYPES = {ExportFile.Kind.CSV: "text/csv", ExportFile.Kind.JSON: "applica
                  ExportFile.Kind.SEG: "application/dicom", ExportFile.Kind.SR: "application/dicom"}
 
 
+class ExportBusy(Exception):
+    """Another worker holds the export's build lock (a redelivered message while the first run
+    goes on, or a dead worker whose database session has not ended yet): try again later."""
+
+
 class ExportFileChanged(Exception):
     """A published file is missing or no longer what was recorded (its size or sha256)."""
 
@@ -64,13 +69,13 @@ def request_export(*, project: Project, user: AbstractBaseUser) -> Export:
 
 def build_export(*, export_id: int) -> Export | None:
     """Write the export's files into a temporary folder, publish it whole, then record the files
-    and mark the export ready. Safe to run twice: a ready export is left as it is (immutable), an
-    export another worker is building is skipped (None), anything else is built afresh. A failed
-    build is marked failed with its reason and leaves no files. Re-raises an unexpected error
-    after recording it; an ExportError (bad data) is only recorded."""
+    and mark the export ready. Safe to run twice: a ready export is left as it is (immutable),
+    anything else is built afresh. A failed build is marked failed with its reason and leaves no
+    files. Raises ExportBusy while another worker holds the export; re-raises an unexpected error
+    after recording it (an ExportError, bad data, is only recorded)."""
     with _build_lock(export_id) as acquired:
         if not acquired:
-            return None
+            raise ExportBusy(export_id)
         export = Export.objects.select_related("project", "requested_by").filter(pk=export_id).first()
         if export is None or export.status == Export.Status.READY:
             return export
@@ -95,9 +100,8 @@ def build_export(*, export_id: int) -> Export | None:
 
 @contextmanager
 def _build_lock(export_id: int) -> Iterator[bool]:
-    """A session-level advisory lock on the export: a second worker handed the same export (a
-    redelivered message) sees it held and leaves it; a worker that dies releases it with its
-    connection."""
+    """A session-level advisory lock on the export, so one worker at a time builds it; a worker
+    that dies releases it when its database session ends."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [BUILD_LOCK_NAMESPACE, export_id])
         acquired = cursor.fetchone()[0]

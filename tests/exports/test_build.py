@@ -1,6 +1,6 @@
 """Building an export in its Celery task: a failure is recorded with its reason and leaves no
 files, a rerun after a lost worker rebuilds from scratch and publishes at once, a build another
-worker holds is left to it, and every kind of source geometry gets a SEG that names its frame."""
+worker holds is retried later, and every kind of source geometry gets a SEG that names its frame."""
 import shutil
 from datetime import timedelta
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from cardiocrowd.imaging.models import Instance
 from cardiocrowd.imaging.storage import instance_path
 from exports.models import Export, ExportFile
-from exports.services import BUILD_LOCK_NAMESPACE, build_export, request_export
+from exports.services import BUILD_LOCK_NAMESPACE, ExportBusy, build_export, request_export
 from exports.tasks import build_export_task
 from labeling.consensus.masks import rasterize_polygon
 from labeling.design import StageDesign, add_items_to_stage, append_stage, save_schema_version
@@ -96,7 +96,7 @@ def test_a_rerun_after_a_lost_worker_rebuilds_and_replaces_what_it_left(labeled,
     assert pydicom.dcmread(settings.CARDIOCROWD_DATA_DIR / export.folder / seg_name).SOPInstanceUID == seg_uid
 
 
-def test_a_build_another_worker_holds_is_left_to_it(labeled, admin_user, django_capture_on_commit_callbacks,
+def test_a_build_another_worker_holds_waits_for_it(labeled, admin_user, django_capture_on_commit_callbacks,
                                                     settings):
     with django_capture_on_commit_callbacks(execute=False) as queued:
         export = request_export(project=labeled.project, user=admin_user)
@@ -106,10 +106,11 @@ def test_a_build_another_worker_holds_is_left_to_it(labeled, admin_user, django_
     try:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [BUILD_LOCK_NAMESPACE, export.pk])
 
-        skipped = build_export(export_id=export.pk)
+        with pytest.raises(ExportBusy):
+            build_export(export_id=export.pk)
 
         export.refresh_from_db()
-        assert skipped is None and export.status == "queued"
+        assert export.status == "queued"
         assert not export_dir(settings, labeled.project).exists()
     finally:
         other.close()
