@@ -129,13 +129,29 @@ def measurement_report(record: dict, definition: dict, *, source: SourceReader, 
                 model_name=producer.model))),
         procedure_reported=IMAGING_PROCEDURE, imaging_measurements=groups)
     try:
-        return hd.sr.ComprehensiveSR(
+        sr = hd.sr.ComprehensiveSR(
             evidence=list(evidence.values()), content=report,
             series_instance_uid=producer.uid("sr-series", first.StudyInstanceUID), series_number=SR_SERIES_NUMBER,
             sop_instance_uid=producer.uid("sr", record["item"]), instance_number=instance_number,
             manufacturer=producer.manufacturer, is_complete=True, is_final=True)
     except (ValueError, TypeError, AttributeError) as error:
         raise ExportError(f"item {record['item']}: SR: {error}") from error
+    _drop_segment_numbers_beside_frames(sr)
+    return sr
+
+
+def _drop_segment_numbers_beside_frames(dataset: Dataset) -> None:
+    """highdicom names both the SEG frame and its segment in a Referenced Segmentation Frame; the
+    segment number is Type 1C in an SR image reference, present only when no frame is named, and the frame
+    already implies its segment."""
+    for element in dataset:
+        if element.VR != "SQ":
+            continue
+        for item in element.value:
+            if (element.keyword == "ReferencedSOPSequence" and "ReferencedFrameNumber" in item
+                    and "ReferencedSegmentNumber" in item):
+                del item.ReferencedSegmentNumber
+            _drop_segment_numbers_beside_frames(item)
 
 
 def _instance(record: dict, value: dict, where: str) -> str:

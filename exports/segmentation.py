@@ -124,6 +124,9 @@ def build_segmentation(source: Dataset, labels: list[SegmentLabel], producer: Pr
                           f"{', '.join(sorted({str(label.item) for label in labels}))}): {error}") from error
     if stand_in:
         _refer_to_source_frames(seg, source, labels)
+    if "FrameOfReferenceUID" not in seg and "PatientOrientation" not in seg:
+        # Type 2C without a frame of reference; the SEG lies on the source's grid, so it is the source's.
+        seg.PatientOrientation = source.get("PatientOrientation", "")
     return seg, _references(seg, source, labels)
 
 

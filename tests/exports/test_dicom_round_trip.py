@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw
 
 from cardiocrowd.imaging.storage import instance_path
 from exports.models import Export
+from exports.segmentation import STAND_IN_SOP_CLASS
 from labeling.consensus.masks import rasterize_polygon
 from labeling.schema import polygon_area
 from tests.exports.conftest import ECHO_CONTOUR_FRAME, ECHO_MASK_FRAME, echo_myocardium
@@ -78,6 +79,8 @@ def test_the_echo_seg_has_one_segment_per_field_on_its_labeled_frame(labeled, ex
     assert np.array_equal(contour[0, :, :, 0].astype(bool), rasterize_polygon(result["lv"]["points"], 480, 640))
     assert np.array_equal(brush[0, :, :, 0].astype(bool), echo_myocardium())
     assert source.SOPClassUID == US_MULTIFRAME  # the stored file is untouched by the export
+    written = pydicom.dcmread(exported(f"seg-{source.SOPInstanceUID}.dcm"))
+    assert STAND_IN_SOP_CLASS not in {element.value for element in written.iterall() if element.VR == "UI"}
 
 
 def test_the_mr_sr_reports_lvef_length_and_area_with_ucum_units(labeled, exported):
@@ -126,8 +129,10 @@ def test_the_echo_sr_refers_to_the_seg_for_the_brush_mask_area(labeled, exported
 
     assert measured[f"item {item.pk} lvef"].value == 45.0  # the cardiologist's correction
     assert myocardium.get_measurements()[0].value == result["myocardium"]["area_mm2"]
-    assert (segment_reference.referenced_sop_instance_uid, segment_reference.referenced_segment_numbers,
-            segment_reference.referenced_frame_numbers) == (seg.SOPInstanceUID, [2], [2])
+    # SEG frame 2 holds segment 2 (the myocardium): the frame implies the segment.
+    assert (segment_reference.referenced_sop_instance_uid, segment_reference.referenced_frame_numbers) == (
+        seg.SOPInstanceUID, [2])
+    assert int(seg.PerFrameFunctionalGroupsSequence[1].SegmentIdentificationSequence[0].ReferencedSegmentNumber) == 2
     source_image = segment_reference.source_image_for_segmentation
     assert (source_image.referenced_sop_instance_uid, source_image.referenced_frame_numbers) == (
         source.SOPInstanceUID, [ECHO_MASK_FRAME])
