@@ -200,5 +200,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"pydicom": {"level": "ERROR"}, "dicomweb_client": {"level": "WARNING"}},
+    "loggers": {"pydicom": {"level": "ERROR"}, "dicomweb_client": {"level": "WARNING"},
+                "highdicom": {"level": "WARNING"}},
 }

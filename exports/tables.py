@@ -121,10 +121,15 @@ def _item_cells(record: dict) -> list[str]:
     return [_cell(value) for value in values]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value) -> str:
     """Text of one cell: empty for no value, lists of options joined by ';', shapes as JSON."""
     if value is None:
         return ""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value  # a spreadsheet must show free text, never run it as a formula
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list) and all(isinstance(item, str) for item in value):

@@ -299,7 +299,8 @@ def _set_method(dataset: Dataset, codes: list[tuple[str, str]]) -> None:
         item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
         items.append(item)
     dataset.DeidentificationMethodCodeSequence = Sequence(items)
-    dataset.DeidentificationMethod = "CardioCrowd PS3.15 Annex E (" + "; ".join(m for _, m in codes) + ")"
+    # One value per option (LO, at most 64 characters each): the codes above carry the full meanings.
+    dataset.DeidentificationMethod = ["CardioCrowd PS3.15 Annex E", *(meaning[:64] for _, meaning in codes)]
 
 
 def _add_method_code(dataset: Dataset, code: tuple[str, str]) -> None:

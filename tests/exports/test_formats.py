@@ -21,6 +21,8 @@ from tests.conftest import ECHO_CINE
     (None, ""), (True, "true"), (False, "false"), (56.0, "56.0"), (3, "3"), ("A4C", "A4C"),
     (["MR", "AR"], "MR;AR"), ([], ""), ([[1.5, 2.0], [3.0, 4.0]], "[[1.5,2.0],[3.0,4.0]]"),
     ({"ED": 1, "ES": 14}, '{"ED":1,"ES":14}'),
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("-1+2", "'-1+2"), ("@SUM(A1)", "'@SUM(A1)"),
+    (-5.0, "-5.0"),  # free text that a spreadsheet would run is quoted; numbers are not
 ])
 def test_a_cell_is_text_lists_of_options_joined_and_shapes_as_json(value, cell):
     assert _cell(value) == cell
