@@ -122,24 +122,31 @@ def encode(items: Sequence[Hashable], workers: Sequence[Hashable], labels: Seque
 
 def factorize(values: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(codes, vocabulary) with vocabulary[codes] == values, the vocabulary a 1-D array: sorted, ids of
-    mixed types grouped by type name, and in first-seen order only when nothing else works."""
-    if isinstance(values, np.ndarray):
-        array = values
-    elif len({type(value) for value in values}) == 1:
-        array = np.asarray(values)
-    else:  # np.asarray would turn [1, "a"] into strings
-        array = np.asarray(values, dtype=object)
-    if (array.ndim == 1 and array.dtype.kind in "iu" and array.size and array.min() >= 0
-            and array.max() < 4 * array.size + 1024):
+    mixed types grouped by type name, and in first-seen order only when nothing else works. Raises
+    ValueError for an array that is not 1-D."""
+    if not isinstance(values, np.ndarray):
+        kinds = set(map(type, values))
+        if len(kinds) != 1 or not issubclass(kinds.pop(), (int, float, np.integer, np.floating)):
+            # Strings and mixed ids: hashing beats numpy's string sort (and np.asarray would turn
+            # [1, "a"] into strings).
+            return _factorize_objects(values)
+        values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"ids must be one-dimensional, got shape {values.shape}")
+    if values.dtype.kind == "O":
+        return _factorize_objects(values.tolist())
+    if values.dtype.kind in "iu" and values.size and values.min() >= 0 and values.max() < 4 * values.size + 1024:
         # Dense non-negative ints (the usual database ids): a presence table beats sorting.
-        present = np.bincount(array) > 0
+        present = np.bincount(values) > 0
         if present.all():  # already 0..n-1: the ids are their own codes
-            return array.astype(np.int64, copy=False), np.arange(len(present))
+            return values.astype(np.int64, copy=False), np.arange(len(present))
         lookup = np.cumsum(present) - 1
-        return lookup[array], np.flatnonzero(present)
-    if array.ndim == 1 and array.dtype.kind != "O":
-        vocabulary, codes = np.unique(array, return_inverse=True)
-        return codes.astype(np.int64).ravel(), vocabulary
+        return lookup[values], np.flatnonzero(present)
+    vocabulary, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64).ravel(), vocabulary
+
+
+def _factorize_objects(values: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
     unique = list(dict.fromkeys(values))
     try:
         ordered = sorted(unique)
@@ -151,7 +158,7 @@ def factorize(values: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, np.n
     index = {value: code for code, value in enumerate(ordered)}
     vocabulary = np.empty(len(ordered), dtype=object)  # filled, not built: a tuple id must stay one element
     vocabulary[:] = ordered
-    return np.fromiter((index[value] for value in values), dtype=np.int64, count=len(values)), vocabulary
+    return np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values)), vocabulary
 
 
 def _concatenate(first: Sequence[Hashable], second: list) -> Sequence[Hashable] | np.ndarray:
