@@ -2,7 +2,9 @@
 
 Worker w knows with probability theta_w and then gives the true label; otherwise they answer from
 their own spam distribution xi_w. Fitted by variational Bayes with the paper's priors (as in
-crowd-kit): Beta(0.5, 0.5) on theta_w and a symmetric Dirichlet(10) on xi_w.
+crowd-kit): Beta(0.5, 0.5) on theta_w and a symmetric Dirichlet(10) on xi_w. Unlike the paper the
+class prior is estimated: kept uniform, MACE fell from 0.93 to 0.83 on zheng_d_jn_product, where
+most pairs are non-matches.
 """
 from __future__ import annotations
 
