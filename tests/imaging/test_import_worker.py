@@ -42,7 +42,7 @@ def worker(tmp_path):
         broker.default_channel.queue_delete(queue)
 
 
-def wait_for(job_id: int, seconds: float = 60) -> ImportJob:
+def wait_for(job_id: int, seconds: float = 180) -> ImportJob:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         job = with_progress(ImportJob.objects.filter(pk=job_id)).get()
