@@ -229,8 +229,9 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]) -> tuple[str, d
     run = stage.consensus_runs.filter(status=ConsensusRun.Status.SUCCEEDED).order_by("-pk").first()
     if run is None:
         return "", {}
-    estimates = defaultdict(dict)
-    for estimate in WorkerEstimate.objects.filter(stage=stage):
+    estimates = defaultdict(dict)  # only this task's workers: a stage may know thousands
+    for estimate in WorkerEstimate.objects.filter(stage=stage, worker__in={answer.worker_id for answer in answers},
+                                                  field__in=list(run.class_priors)):
         estimates[estimate.field][estimate.worker_id] = estimate.learned
     result = {}
     for field, prior in run.class_priors.items():
@@ -241,7 +242,7 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]) -> tuple[str, d
             continue  # a label the run never saw: leave this field to the vote
         matrices = {worker: np.array(confusion["matrix"]) for worker, confusion in estimates[field].items()
                     if [str(label) for label in confusion["labels"]] == labels}
-        fallback = typical_confusion(list(matrices.values()), len(labels))
+        fallback = typical_confusion(list(matrices.values()), len(labels))  # a newcomer counts as the others
         posterior = item_posterior([labels.index(label) for _, label in given],
                                    [matrices.get(worker, fallback) for worker, _ in given],
                                    np.array(list(prior.values())))

@@ -3,8 +3,8 @@
 A whole-stage run (Dawid-Skene over every answer, labeling/estimation.py) learns each worker's
 confusion matrix and the class prior; when a single item then completes, its posterior is the
 Dawid-Skene E-step with those fixed: P(true = k | answers) ∝ prior[k] · Π_w confusion_w[k, answer_w].
-A worker the run has not seen yet counts with the stage's typical confusion, so a newcomer is
-neither trusted blindly nor ignored.
+A worker the run has not seen yet counts with the typical confusion of the item's known workers
+(or 70 % right when none is known), so a newcomer is neither trusted blindly nor ignored.
 """
 from __future__ import annotations
 
