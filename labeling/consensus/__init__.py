@@ -1,1 +1,8 @@
-"""Aggregation of weak labels. Pure code: no Django imports (issue 4 grows this package)."""
+"""Aggregation of weak labels and agreement between observers. Pure numpy: no Django imports.
+
+categorical (+ glad, mace, categorical_base): mv, Dawid-Skene, one-coin, GLAD, MACE — CATEGORICAL.md
+masks: per-pixel majority and STAPLE; measurements: bias- and noise-aware numbers, points, frames — SPATIAL.md
+reproducibility: kappas, alpha, Dice/Hausdorff, ICC, Bland-Altman — REPRODUCIBILITY.md
+voting: one task's consensus in the pipeline; online: one item given learned worker confusion
+__main__: the command line for crowd data collected elsewhere
+"""
