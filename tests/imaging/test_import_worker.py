@@ -32,14 +32,21 @@ def worker(tmp_path):
         cwd=REPOSITORY, env=environment, stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT,
     )
     celery_app.conf.task_always_eager = False
-    celery_app.conf.task_routes = {"cardiocrowd.imaging.tasks.*": {"queue": queue}}
+    use_routes({"cardiocrowd.imaging.tasks.*": {"queue": queue}})
     yield process
     celery_app.conf.task_always_eager = True
-    celery_app.conf.task_routes = settings.CELERY_TASK_ROUTES
+    use_routes(settings.CELERY_TASK_ROUTES)
     process.terminate()
     process.wait(timeout=20)
     with celery_app.connection_for_write() as broker:
         broker.default_channel.queue_delete(queue)
+
+
+def use_routes(routes: dict) -> None:
+    """Route tasks anew: Celery caches the routing table and router it built from the first task sent."""
+    celery_app.conf.task_routes = routes
+    celery_app.amqp.flush_routes()
+    celery_app.amqp.__dict__.pop("router", None)
 
 
 def wait_for(job_id: int, seconds: float = 180) -> ImportJob:
