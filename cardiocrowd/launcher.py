@@ -111,7 +111,11 @@ def main() -> int:
         for child in children:
             child.terminate()
         for child in children:
-            child.wait(timeout=30)
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # a worker stuck in warm shutdown must not outlive the demo
+                child.kill()
+                child.wait()
 
 
 def wait_until_serving(url: str, seconds: float = 60) -> None:
