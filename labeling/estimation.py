@@ -12,7 +12,7 @@ the change is audited.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from . import audit
-from .consensus.categorical import METHODS
+from .consensus.categorical import METHODS, aggregate_multilabel
 from .consensus.categorical_base import encode
 from .consensus.measurements import measurement_consensus
 from .consensus.online import item_posterior, typical_confusion
@@ -40,7 +40,7 @@ def stages_due() -> list[tuple[int, int]]:
                         last_run=Subquery(last_run))
               .filter(newest__isnull=False).filter(Q(last_run__isnull=True) | Q(newest__gt=F("last_run"))))
     return [(stage.pk, stage.answers) for stage in stages.select_related("schema")
-            if categorical_fields(stage) or number_fields(stage)]
+            if categorical_fields(stage) or number_fields(stage) or multiple_choice_fields(stage)]
 
 
 def categorical_fields(stage: Stage) -> list[str]:
@@ -49,6 +49,10 @@ def categorical_fields(stage: Stage) -> list[str]:
 
 def number_fields(stage: Stage) -> list[str]:
     return _fields_of(stage, {"number"})
+
+
+def multiple_choice_fields(stage: Stage) -> list[str]:
+    return _fields_of(stage, {"multiple_choice"})
 
 
 def _fields_of(stage: Stage, kinds: set[str]) -> list[str]:
@@ -61,7 +65,7 @@ def reestimate_stage(*, stage_id: int, method: str = "ds") -> ConsensusRun | Non
     """Re-learn the stage's worker estimates and revise its consensus. Returns the run (None for a
     stage with no categorical field). Raises whatever the data raises, after marking the run failed."""
     stage = Stage.objects.select_related("schema").get(pk=stage_id)
-    if not (categorical_fields(stage) or number_fields(stage)):
+    if not (categorical_fields(stage) or number_fields(stage) or multiple_choice_fields(stage)):
         return None
     # A run a killed worker left behind never finishes: say so before starting again.
     ConsensusRun.objects.filter(stage=stage, status=ConsensusRun.Status.RUNNING).update(
@@ -83,15 +87,16 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
     rows = [row for row in rows if row[5] != Task.Kind.NORMAL or row[3] == row[4]]
     gold = dict(GoldAnswer.objects.filter(task__stage=stage).values_list("task_id", "value"))
     estimates, updates, priors, methods = [], {}, {}, []
-    for field in categorical_fields(stage) + number_fields(stage):
+    learners = {**{field: _learn_measurements for field in number_fields(stage)},
+                **{field: _learn_label_sets for field in multiple_choice_fields(stage)},
+                **{field: _learn_categories for field in categorical_fields(stage)}}
+    for field, learn in learners.items():
         given = [(task, worker, value[field]) for task, worker, value, *_ in rows if value.get(field) is not None]
         known = {task: value[field] for task, value in gold.items() if value.get(field) is not None}
         if not given:
             continue
-        categorical = field in categorical_fields(stage)
-        learn = _learn_categories if categorical else _learn_measurements
         learned = learn(stage, field, given, known, method, run)
-        methods.append(METHOD_NAMES[method] if categorical else "robust_measurement")
+        methods.append("robust_measurement" if learn is _learn_measurements else METHOD_NAMES[method])
         estimates += learned.estimates
         updates.update(learned.updates)
         if learned.prior is not None:
@@ -136,6 +141,25 @@ def _learn_categories(stage: Stage, field: str, given: list, known: dict, method
                for index, task in enumerate(answers.item_ids)}
     prior = dict(zip(map(str, classes), result.class_prior.round(6).tolist(), strict=True))
     return _Learned(estimates, updates, prior)
+
+
+def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun
+                      ) -> _Learned:
+    """Multiple choice: one binary problem per option (ticked or not), each by `method`; the
+    consensus keeps the options more likely ticked than not, its share the least sure of those calls."""
+    result = aggregate_multilabel(*zip(*given, strict=True), method=method, gold=known)
+    counts = Counter(worker for _, worker, _ in given)
+    options = [option.item() if isinstance(option, np.generic) else option for option in result.labels.tolist()]
+    estimates = [WorkerEstimate(stage=stage, worker_id=int(worker), field=field, method=run.method, run=run,
+                                reliability=round(float(result.reliability[index].mean()), 6),
+                                answers=counts[worker],
+                                learned={"options": options,
+                                         "reliability": np.round(result.reliability[index], 6).tolist()})
+                 for index, worker in enumerate(result.worker_ids.tolist())]
+    certainty = np.maximum(result.probabilities, 1 - result.probabilities).min(axis=1)
+    updates = {(int(task), field): {"value": sorted(chosen), "share": round(float(certainty[index]), 4)}
+               for index, (task, chosen) in enumerate(zip(result.item_ids.tolist(), result.chosen(), strict=True))}
+    return _Learned(estimates, updates)
 
 
 def _learn_measurements(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun

@@ -146,3 +146,30 @@ def test_a_run_learns_each_readers_bias_on_a_measurement(project):
     consensus = Consensus.objects.get(task__item=items[3])  # truth 55: readers said 55, 65 and 55
     lower, upper = consensus.fields["lvef"]["interval"]
     assert abs(consensus.fields["lvef"]["value"] - 55) < 2 and lower < 55 < upper
+
+
+def test_a_run_decides_each_option_of_a_multiple_choice_field(project):
+    from labeling.design import StageDesign, append_stage, save_schema_version
+
+    schema = save_schema_version(project=project, name="valves", user=None, definition={"fields": [
+        {"key": "valves", "kind": "multiple_choice", "options": [
+            {"value": "MR", "label": "Mitral regurgitation"}, {"value": "AR", "label": "Aortic regurgitation"},
+            {"value": "TR", "label": "Tricuspid regurgitation"}]}]})
+    stage = append_stage(project=project, schema=schema, user=None, design=StageDesign(name="Valves", redundancy=3))
+    readers = {name: UserFactory(username=name) for name in ("a", "b", "c")}
+    study = Study.objects.create(project=project, study_uid="2.25.502", patient_pseudonym="CCMR")
+    items = [Item.objects.create(project=project, study=study) for _ in range(6)]
+    add_items_to_stage(stage=stage, items=items)
+    for item in items:
+        for name, user in readers.items():  # everyone sees the MR; only "c" also ticks TR, every time
+            submit_answer(assignment=claim_next_task(stage=stage, worker=user),
+                          value={"valves": ["MR", "TR"] if name == "c" else ["MR"]})
+        aggregate_task(task_id=Task.objects.get(stage=stage, item=item).pk)
+
+    run = reestimate_stage(stage_id=stage.pk)
+
+    consensus = Consensus.objects.get(task__item=items[0])
+    assert run.status == "succeeded" and consensus.fields["valves"]["value"] == ["MR"]
+    assert 0.5 < consensus.fields["valves"]["share"] <= 1.0
+    learned = WorkerEstimate.objects.get(stage=stage, worker=readers["c"], field="valves").learned
+    assert learned["options"] and len(learned["reliability"]) == len(learned["options"])
