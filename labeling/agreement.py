@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+
+from .consensus.masks import decode_rle, dice, rasterize_polygon
 
 NOT_COMPARED = {"text"}
 SHAPE_KINDS = {"contour", "freehand"}
@@ -95,41 +96,23 @@ def _mean_distance(given: list, expected: list) -> float:
 
 
 def _dice(given: dict, expected: dict) -> float:
-    """Dice overlap of two shapes (boxes, contours, masks), rasterized on a shared pixel grid."""
-    first, second = _raster(given), _raster(expected)
-    if first is None or second is None:
-        return 0.0
-    (mask_a, (top_a, left_a)), (mask_b, (top_b, left_b)) = first, second
-    top, left = min(top_a, top_b), min(left_a, left_b)
-    bottom = max(top_a + mask_a.shape[0], top_b + mask_b.shape[0])
-    right = max(left_a + mask_a.shape[1], left_b + mask_b.shape[1])
-    canvas_a = np.zeros((bottom - top, right - left), bool)
-    canvas_b = np.zeros_like(canvas_a)
-    canvas_a[top_a - top:top_a - top + mask_a.shape[0], left_a - left:left_a - left + mask_a.shape[1]] = mask_a
-    canvas_b[top_b - top:top_b - top + mask_b.shape[0], left_b - left:left_b - left + mask_b.shape[1]] = mask_b
-    total = canvas_a.sum() + canvas_b.sum()
-    return float(2 * (canvas_a & canvas_b).sum() / total) if total else 1.0
+    """Dice overlap of two shapes (boxes, contours, masks), rasterized as the consensus and the
+    exports rasterize them (labeling/consensus/masks.py): masks on their image grid, outlines on
+    the smallest grid holding both."""
+    if "rle" in given or "rle" in expected:
+        if (given.get("rows"), given.get("columns")) != (expected.get("rows"), expected.get("columns")):
+            return 0.0
+        return dice(*(decode_rle(mask["rle"], mask["rows"], mask["columns"]) for mask in (given, expected)))
+    outlines = [_outline(given), _outline(expected)]
+    corners = np.concatenate(outlines)
+    left, top = np.floor(corners.min(axis=0))
+    right, bottom = np.ceil(corners.max(axis=0))
+    rows, columns = int(bottom - top) + 1, int(right - left) + 1
+    return dice(*(rasterize_polygon(outline - [left, top], rows, columns) for outline in outlines))
 
 
-def _raster(value: dict) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """A boolean mask of the shape and the (row, column) of its top-left corner."""
-    if "rle" in value:
-        return decode_rle(value["rle"], value["rows"], value["columns"]), (0, 0)
+def _outline(value: dict) -> np.ndarray:
     if "points" in value:
-        points = value["points"]
-    else:
-        x, y, width, height = value["x"], value["y"], value["width"], value["height"]
-        points = [[x, y], [x + width, y], [x + width, y + height], [x, y + height]]
-    left, top = math.floor(min(p[0] for p in points)), math.floor(min(p[1] for p in points))
-    width = math.ceil(max(p[0] for p in points)) - left + 1
-    height = math.ceil(max(p[1] for p in points)) - top + 1
-    canvas = Image.new("1", (width, height), 0)
-    ImageDraw.Draw(canvas).polygon([(p[0] - left, p[1] - top) for p in points], fill=1, outline=1)
-    return np.array(canvas, dtype=bool), (top, left)
-
-
-def decode_rle(runs: list[int], rows: int, columns: int) -> np.ndarray:
-    """Run lengths alternating background/foreground, row-major, starting with background."""
-    values = np.zeros(len(runs), bool)
-    values[1::2] = True
-    return np.repeat(values, runs).reshape(rows, columns)
+        return np.asarray(value["points"], dtype=float)
+    x, y, width, height = value["x"], value["y"], value["width"], value["height"]
+    return np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]], dtype=float)

@@ -209,12 +209,10 @@ class KnownAnswerListView(APIView):
         data = KnownAnswerInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        items = design.series_items(stage.project_id, [fields["series_uid"]])
         with refused_design():
             gold = design.add_known_answer(
                 stage=stage, series_uid=fields["series_uid"], value=fields["value"], explanation=fields["explanation"],
-                qualification=fields["purpose"] == "qualification", user=request.user,
-                images=selectors.item_images(items[0], fields["value"]) if items else None)
+                qualification=fields["purpose"] == "qualification", user=request.user, images_of=selectors.ItemImages)
         return Response(KnownAnswerOutput(gold).data, status=status.HTTP_201_CREATED)
 
 

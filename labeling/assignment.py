@@ -313,9 +313,12 @@ def reviewed_label_task(task: Task) -> Task:
 def consensus_label(task: Task | None) -> dict:
     """The label a task's consensus stands for: each field's chosen value."""
     consensus = Consensus.objects.filter(task=task).first() if task is not None else None
-    if consensus is None:
-        return {}
-    return {key: field["value"] for key, field in consensus.fields.items()
+    return label_of(consensus.fields) if consensus is not None else {}
+
+
+def label_of(consensus_fields: dict) -> dict:
+    """{field: chosen value} of a consensus' fields (the reviewers' `_verdict` is not a field)."""
+    return {key: field["value"] for key, field in consensus_fields.items()
             if not key.startswith("_") and field["value"] is not None}
 
 

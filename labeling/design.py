@@ -3,7 +3,7 @@ instructions and quality rules, whole pipelines from templates, and project clon
 change is written to the audit trail."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -165,15 +165,17 @@ def queue_series(*, stage: Stage, series_uids: list[str] | None) -> int:
 
 @transaction.atomic
 def add_known_answer(*, stage: Stage, series_uid: str, value: dict, explanation: str, qualification: bool,
-                     images: Mapping[str, ImageGeometry] | None, user: AbstractBaseUser) -> GoldAnswer:
+                     images_of: Callable[[Item, dict], Mapping[str, ImageGeometry]] | None,
+                     user: AbstractBaseUser) -> GoldAnswer:
     """Make a series a gold item (mixed into the normal stream) or a qualification item of a
-    label stage, with its expert answer. Raises DesignError, schema.AnswerError."""
+    label stage, with its expert answer; `images_of(item, value)` gives the images spatial answers
+    are checked against. Raises DesignError, schema.AnswerError (nothing is stored then)."""
     if stage.kind != Stage.Kind.LABEL:
         raise DesignError("stage", "gold and qualification items belong to label stages")
     items = series_items(stage.project_id, [series_uid])
     if not items:
         raise DesignError("series_uid", "no such series in this project")
-    normalized = validate_answer(stage.schema.definition, value, images)
+    normalized = validate_answer(stage.schema.definition, value, images_of(items[0], value) if images_of else None)
     kind = Task.Kind.QUALIFICATION if qualification else Task.Kind.GOLD
     task, created = Task.objects.get_or_create(stage=stage, item=items[0], defaults={
         "kind": kind, "open_slots": 0, "target_answers": 0, "state": Task.State.COMPLETE})

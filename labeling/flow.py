@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import audit
-from .assignment import consensus_label, reviewed_label_task
+from .assignment import consensus_label, label_of, reviewed_label_task
 from .consensus.voting import consensus_fields, majority_vote
 from .estimation import known_worker_posteriors
 from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
@@ -131,7 +131,7 @@ def finalize_item(task: Task, consensus: Consensus, answers: list[Answer]) -> bo
     ended in a tie between keeping and rejecting (nothing to finalize)."""
     item = task.item
     if task.stage.kind == Stage.Kind.LABEL:
-        item.status, item.result = Item.Status.ACCEPTED, consensus_label(task)
+        item.status, item.result = Item.Status.ACCEPTED, label_of(consensus.fields)
     else:
         verdict = consensus.fields["_verdict"]["value"]
         if verdict is None:
@@ -140,7 +140,7 @@ def finalize_item(task: Task, consensus: Consensus, answers: list[Answer]) -> bo
             item.status, item.result = Item.Status.REJECTED, None
         else:
             kept = [answer for answer in answers if answer.verdict != Answer.Verdict.REJECT]
-            item.status, item.result = Item.Status.ACCEPTED, {**kept[0].value, **consensus_label(task)}
+            item.status, item.result = Item.Status.ACCEPTED, {**kept[0].value, **label_of(consensus.fields)}
             reviewed = reviewed_label_task(task)
             corrected = [answer for answer in kept if answer.verdict == Answer.Verdict.CORRECT]
             if corrected and item.result != consensus_label(reviewed) and reviewed.stage.audience == "crowd":

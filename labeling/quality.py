@@ -86,8 +86,9 @@ def record_gold_result(*, task: Task, answer: Answer, score: GoldScore | None) -
             _decide_qualification(quality, settings, set_size)
     elif (not quality.blocked_reason and quality.gold_answered >= settings.min_gold_for_blocking
           and quality.reliability < settings.reliability_threshold):
-        _block(quality, f"reliability {quality.reliability:.2f} on {quality.gold_answered} gold answers is below "
-                        f"the project's threshold of {settings.reliability_threshold:.2f}")
+        _block(quality, settings.project_id,
+               f"reliability {quality.reliability:.2f} on {quality.gold_answered} gold answers is below "
+               f"the project's threshold of {settings.reliability_threshold:.2f}")
     quality.save()
     return quality
 
@@ -98,17 +99,18 @@ def _decide_qualification(quality: WorkerQuality, settings: PipelineSettings, se
         quality.qualification = WorkerQuality.Qualification.PASSED
     else:
         quality.qualification = WorkerQuality.Qualification.FAILED
-        _block(quality, f"qualification: {quality.qualification_correct} of {set_size} right ({share:.0%}), "
-                        f"pass mark {settings.qualification_pass_mark:.0%}")
+        _block(quality, settings.project_id,
+               f"qualification: {quality.qualification_correct} of {set_size} right ({share:.0%}), "
+               f"pass mark {settings.qualification_pass_mark:.0%}")
     audit.record("qualification.decided", project_id=settings.project_id, actor_id=quality.worker_id,
                  stage_id=quality.stage_id, result=quality.qualification, right=quality.qualification_correct,
                  of=set_size)
 
 
-def _block(quality: WorkerQuality, reason: str) -> None:
+def _block(quality: WorkerQuality, project_id: int, reason: str) -> None:
     quality.blocked_reason, quality.blocked_at = reason, timezone.now()
-    audit.record("worker.blocked", project_id=Stage.objects.get(pk=quality.stage_id).project_id,
-                 actor_id=quality.worker_id, stage_id=quality.stage_id, reason=reason)
+    audit.record("worker.blocked", project_id=project_id, actor_id=quality.worker_id, stage_id=quality.stage_id,
+                 reason=reason)
 
 
 @transaction.atomic

@@ -1,5 +1,8 @@
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,42 @@ def orthanc():
     server = OrthancServer().start()
     yield server
     server.stop()
+
+
+# --- broker tests: real Celery worker processes on a queue of their own ----------------------
+
+
+@pytest.fixture
+def broker_queue():
+    """A RabbitMQ queue of the test's own (no stale messages); tasks are sent for real meanwhile."""
+    from cardiocrowd.celery import app
+
+    name = f"tests-{os.getpid()}-{time.monotonic_ns()}"
+    app.conf.task_always_eager = False
+    yield name
+    app.conf.task_always_eager = True
+    with app.connection_for_write() as broker:
+        broker.default_channel.queue_delete(name)
+
+
+def start_worker(queue: str, log, *, pool: str = "solo", concurrency: int = 1) -> subprocess.Popen:
+    """A Celery worker process on the test's database and data folder, consuming `queue`. With the
+    solo pool the task runs in the worker's own process, so killing the worker kills the task."""
+    from django.conf import settings
+    from django.db import connection
+
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+                   "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+                   "CARDIOCROWD_DATA_DIR": str(settings.CARDIOCROWD_DATA_DIR)}
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--pool",
+                             pool, "--concurrency", str(concurrency), "--without-heartbeat", "--without-gossip",
+                             "--without-mingle", "--loglevel", "WARNING"],
+                            cwd=REPOSITORY, env=environment, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {seconds} s")
+        time.sleep(0.02)

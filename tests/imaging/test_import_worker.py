@@ -1,45 +1,26 @@
 """An upload goes through the real broker (RabbitMQ) to a Celery worker process."""
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from cardiocrowd.celery import app as celery_app
 from cardiocrowd.imaging.models import ImportJob, Instance
 from cardiocrowd.imaging.services import with_progress
-from tests.conftest import REPOSITORY, SUNNYBROOK_PATIENT
+from tests.conftest import SUNNYBROOK_PATIENT, start_worker
 from tests.imaging.test_upload_api import file_upload, upload_url, zip_of
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def worker(tmp_path):
-    queue = f"imports-{os.getpid()}-{time.monotonic_ns()}"  # a queue of its own: no stale messages
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-        "CARDIOCROWD_DATA_DIR": str(settings.CARDIOCROWD_DATA_DIR),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--concurrency", "2",
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=REPOSITORY, env=environment, stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT,
-    )
-    celery_app.conf.task_always_eager = False
-    use_routes({"cardiocrowd.imaging.tasks.*": {"queue": queue}})
+def worker(broker_queue, tmp_path):
+    process = start_worker(broker_queue, open(tmp_path / "worker.log", "wb"), pool="prefork", concurrency=2)
+    use_routes({"cardiocrowd.imaging.tasks.*": {"queue": broker_queue}})
     yield process
-    celery_app.conf.task_always_eager = True
     use_routes(settings.CELERY_TASK_ROUTES)
     process.terminate()
     process.wait(timeout=20)
-    with celery_app.connection_for_write() as broker:
-        broker.default_channel.queue_delete(queue)
 
 
 def use_routes(routes: dict) -> None:

@@ -1,46 +1,20 @@
 """A consensus run goes through the real broker (RabbitMQ) to a Celery worker process that is
 killed half-way: the previous consensus stays intact, and the run finishes on the restarted
 worker, nothing doubled."""
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
-from cardiocrowd.celery import app as celery_app
 from cardiocrowd.imaging.models import Study
 from labeling.models import Consensus, ConsensusRun, RoutingDecision, WorkerEstimate
 from labeling.tasks import reestimate_stage_task
-from tests.conftest import REPOSITORY, new_stage
+from tests.conftest import new_stage, start_worker, wait_until
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 TASKS, WORKERS = 10_000, 20
-
-
-@pytest.fixture
-def queue():
-    name = f"consensus-{os.getpid()}-{time.monotonic_ns()}"  # a queue of its own: no stale messages
-    celery_app.conf.task_always_eager = False
-    yield name
-    celery_app.conf.task_always_eager = True
-    with celery_app.connection_for_write() as broker:
-        broker.default_channel.queue_delete(name)
-
-
-def start_worker(queue: str, log) -> subprocess.Popen:
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-                   "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-                   "CARDIOCROWD_DATA_DIR": str(settings.CARDIOCROWD_DATA_DIR)}
-    # --pool solo: the task runs in the worker's own process, so killing it kills the task.
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--pool",
-                             "solo", "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel",
-                             "WARNING"], cwd=REPOSITORY, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
 
 def answered_stage(project):
@@ -71,28 +45,20 @@ def answered_stage(project):
     return stage
 
 
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {seconds} s")
-        time.sleep(0.02)
-
-
-def test_a_worker_killed_during_a_consensus_run_leaves_it_whole(project, queue, tmp_path):
+def test_a_worker_killed_during_a_consensus_run_leaves_it_whole(project, broker_queue, tmp_path):
     stage = answered_stage(project)
     log = open(tmp_path / "worker.log", "ab")
-    worker = start_worker(queue, log)
-    reestimate_stage_task.apply_async((stage.pk,), queue=queue)
+    worker = start_worker(broker_queue, log)
+    reestimate_stage_task.apply_async((stage.pk,), queue=broker_queue)
 
-    wait_for(lambda: ConsensusRun.objects.filter(stage=stage, status="running").exists(), 60, "the run starting")
+    wait_until(lambda: ConsensusRun.objects.filter(stage=stage, status="running").exists(), 60, "the run starting")
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=20)
     untouched = (Consensus.objects.filter(task__stage=stage).exclude(method="majority_vote").count(),
                  WorkerEstimate.objects.filter(stage=stage).count())
-    restarted = start_worker(queue, log)
+    restarted = start_worker(broker_queue, log)
     try:
-        wait_for(lambda: ConsensusRun.objects.filter(stage=stage, status="succeeded").exists(), 120,
+        wait_until(lambda: ConsensusRun.objects.filter(stage=stage, status="succeeded").exists(), 120,
                  "the run finishing after the restart")
     finally:
         restarted.terminate()

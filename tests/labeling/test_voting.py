@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from labeling.agreement import agrees, decode_rle, similarity
+from labeling.agreement import agrees, similarity
+from labeling.consensus.masks import decode_rle
 from labeling.consensus.voting import consensus_fields, majority_vote
 
 VIEW = {"key": "view", "kind": "single_choice"}
