@@ -1,7 +1,8 @@
 """The categorical consensus engine against crowd-kit 1.4.2: accuracy and time on the shared crowd sets,
-speed on a synthetic million answers, and expert routing by consensus confidence.
+speed on a synthetic million answers, and expert routing by calibrated consensus confidence.
 
     python tests/benchmarks/bench_consensus.py [--datasets snow_rte ...] [--no-reference] [--repeats 3]
+                                               [--routing-only]
 
 Timing: ours is the median of --repeats runs after one warm-up, from the raw id columns (encode
 included); crowd-kit is one run on a pandas frame built beforehand, after a warm-up on a small
@@ -27,11 +28,13 @@ import numpy as np
 REPOSITORY = Path(__file__).resolve().parents[2]
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
+from labeling.consensus.calibration import FEATURE_METHODS, ExpertRouter  # noqa: E402
 from labeling.consensus.categorical import METHODS, Answers, encode  # noqa: E402
 from tests.consensus.test_categorical import CATEGORICAL_SETS, read_crowd_set, tie_aware_accuracy  # noqa: E402
 
 ROUTING_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1 - 1e-6, 1 - 1e-8, 1 - 1e-10]
 ROUTING_BATCH_SHARE, ROUTING_BATCHES = 0.05, 10
+ROUTING_GOAL_SHARE, ROUTING_GOAL_ACCURACY = 0.30, 0.98
 REFERENCE_NAMES = {"mv": "MajorityVote", "ds": "DawidSkene", "onecoin": "OneCoinDawidSkene", "glad": "GLAD",
                    "mace": "MACE"}
 
@@ -193,35 +196,67 @@ def bench_synthetic(arguments: argparse.Namespace) -> dict:
     return figures
 
 
-def bench_routing(names: list[str], *, method: str) -> tuple[dict, dict]:
-    """Expert routing by consensus confidence, simulated with the gold labels as the experts' answers.
-    Threshold sweep: items below the threshold go to an expert, whose label is clamped as gold before
-    the consensus reruns. Batched: the least confident 5% of the items go to experts, the consensus
-    reruns with their labels clamped, and again, so each batch is chosen with what the last one taught.
-    Per set and way, a list of [expert share, accuracy over the items with gold]."""
-    sweeps, batched = {}, {}
+def bench_routing(names: list[str], *, method: str) -> dict:
+    """Expert routing simulated with the gold labels as the experts' answers; per set and way, a list of
+    [expert share, accuracy over the items with gold].
+
+    - `routing`: the calibrated router (labeling/consensus/calibration.py): batches of 5 % of the items,
+      least likely right first, where that probability is learned from the experts' earlier verdicts on
+      the consensus (each model's log-odds and the number of answers as features); expert labels
+      clamped as gold before the next batch is chosen.
+    - `routing_pipeline_features`: the same with only what the pipeline knows when a task completes
+      (Dawid-Skene with learned confusions, and the vote).
+    - `routing_by_model_confidence`: batches chosen by the label model's own posterior.
+    - `routing_threshold_sweep`: one shot, items below each threshold of the model's posterior go to experts.
+    """
+    figures: dict = {"routing": {}, "routing_pipeline_features": {}, "routing_by_model_confidence": {},
+                     "routing_threshold_sweep": {}}
     for name in names:
         items, workers, labels, gold = read_crowd_set(name)
         answers = encode(items, workers, labels, gold=gold)
         truth, blind = answers.gold, answers.without_gold()
         known = truth >= 0  # an item without gold has no expert answer to reveal
 
-        def accuracy_with(routed: np.ndarray) -> tuple[object, list[float]]:
-            result = METHODS[method](blind.with_gold(np.where(routed, truth, -1)))
-            accuracy = float((result.labels[known] == truth[known]).mean())
-            return result, [round(float(routed.sum() / known.sum()), 4), round(accuracy, 4)]
+        def point(result, routed: np.ndarray) -> list[float]:
+            return [round(float(routed[known].mean()), 4), round(float((result.labels == truth)[known].mean()), 4)]
 
         first = METHODS[method](blind)
-        sweeps[name] = [accuracy_with(known & (first.confidence < threshold))[1] for threshold in ROUTING_THRESHOLDS]
+        figures["routing_threshold_sweep"][name] = [
+            point(METHODS[method](blind.with_gold(np.where(routed, truth, -1))), routed)
+            for routed in (known & (first.confidence < threshold) for threshold in ROUTING_THRESHOLDS)]
+
+        for key, methods in (("routing", FEATURE_METHODS), ("routing_pipeline_features", (method, "mv"))):
+            router, points = ExpertRouter(blind, methods=methods, label_method=method), []
+            for batch in range(1, ROUTING_BATCHES + 1):
+                size = int(batch * ROUTING_BATCH_SHARE * known.sum() + 1e-9) - int(router.checked[known].sum())
+                sent = router.next_batch(size, eligible=known)
+                router.record(sent, truth[sent])
+                points.append(point(router.result, router.checked))
+            figures[key][name] = points
+
         routed, result, points = np.zeros(answers.n_items, dtype=bool), first, []
-        for _ in range(ROUTING_BATCHES):
+        for batch in range(1, ROUTING_BATCHES + 1):
+            size = int(batch * ROUTING_BATCH_SHARE * known.sum() + 1e-9) - int(routed[known].sum())
             waiting = np.where(known & ~routed, result.confidence, np.inf)
-            routed[np.argsort(waiting, kind="stable")[:int(ROUTING_BATCH_SHARE * known.sum())]] = True
-            result, point = accuracy_with(routed)
-            points.append(point)
-        batched[name] = points
-        log(f"routing {name}: sweep {sweeps[name]}, batched {points}")
-    return sweeps, batched
+            routed[np.argsort(waiting, kind="stable")[:size]] = True
+            result = METHODS[method](blind.with_gold(np.where(routed, truth, -1)))
+            points.append(point(result, routed))
+        figures["routing_by_model_confidence"][name] = points
+        log(f"routing {name}: calibrated {figures['routing'][name]}, by model confidence {points}")
+    figures["routing_goal"] = routing_goal(figures["routing"])
+    return figures
+
+
+def routing_goal(curves: dict) -> dict:
+    """Per set, the accuracy at the largest expert share up to ROUTING_GOAL_SHARE, and how many sets
+    reach ROUTING_GOAL_ACCURACY there."""
+    at_goal = {name: max((point for point in points if point[0] <= ROUTING_GOAL_SHARE + 1e-9), default=[0.0, None])
+               for name, points in curves.items()}
+    return {"expert_share_at_most": ROUTING_GOAL_SHARE, "accuracy_at_least": ROUTING_GOAL_ACCURACY,
+            "per_set": at_goal,
+            "sets_meeting_goal": sorted(name for name, (_, accuracy) in at_goal.items()
+                                        if accuracy is not None and accuracy >= ROUTING_GOAL_ACCURACY),
+            "sets": len(curves)}
 
 
 def staple_figures() -> dict | None:
@@ -249,7 +284,12 @@ def main() -> None:
                         help="items of the synthetic set crowd-kit's GLAD runs on (x per-item answers)")
     parser.add_argument("--routing-method", default="ds", choices=sorted(METHODS))
     parser.add_argument("--no-staple", dest="staple", action="store_false")
+    parser.add_argument("--routing-only", action="store_true", help="only the expert routing simulation")
     arguments = parser.parse_args()
+    if arguments.routing_only:
+        print(json.dumps({"routing_method": arguments.routing_method,
+                          **bench_routing(arguments.datasets, method=arguments.routing_method)}))
+        return
 
     result: dict = {
         "timing": f"ours: median of {arguments.repeats} runs after a warm-up, encode included; "
@@ -259,7 +299,7 @@ def main() -> None:
         "routing_method": arguments.routing_method,
         "routing_thresholds": ROUTING_THRESHOLDS,
     }
-    result["routing"], result["routing_batched"] = bench_routing(arguments.datasets, method=arguments.routing_method)
+    result.update(bench_routing(arguments.datasets, method=arguments.routing_method))
     staple = staple_figures() if arguments.staple else None
     if staple is not None:
         result["staple"] = staple
