@@ -149,6 +149,7 @@ class ExpertRouter:
     answers: Answers
     methods: tuple[str, ...] = FEATURE_METHODS
     label_method: str = "ds"
+    calibrate: bool = True  # False: always rank by the label model's posterior (the baseline)
     expert_labels: np.ndarray = field(init=False)
     calibration: Calibration | None = field(init=False, default=None)
     _sent_features: list[np.ndarray] = field(init=False, default_factory=list)
@@ -189,6 +190,7 @@ class ExpertRouter:
         self._sent_features.append(self.features.values[items])
         self._sent_right.append(self.features.labels[items] == labels)
         self.expert_labels[items] = labels
-        self.calibration = fit_calibration(np.concatenate(self._sent_features), np.concatenate(self._sent_right),
-                                           names=self.features.names)
+        if self.calibrate:
+            self.calibration = fit_calibration(np.concatenate(self._sent_features),
+                                               np.concatenate(self._sent_right), names=self.features.names)
         self._refresh()

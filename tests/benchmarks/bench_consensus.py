@@ -28,8 +28,9 @@ import numpy as np
 REPOSITORY = Path(__file__).resolve().parents[2]
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
-from labeling.consensus.calibration import FEATURE_METHODS, ExpertRouter  # noqa: E402
+from labeling.consensus.calibration import FEATURE_METHODS  # noqa: E402
 from labeling.consensus.categorical import METHODS, Answers, encode  # noqa: E402
+from tests.consensus.test_calibration import routing_curve  # noqa: E402
 from tests.consensus.test_categorical import CATEGORICAL_SETS, read_crowd_set, tie_aware_accuracy  # noqa: E402
 
 ROUTING_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1 - 1e-6, 1 - 1e-8, 1 - 1e-10]
@@ -225,24 +226,13 @@ def bench_routing(names: list[str], *, method: str) -> dict:
             point(METHODS[method](blind.with_gold(np.where(routed, truth, -1))), routed)
             for routed in (known & (first.confidence < threshold) for threshold in ROUTING_THRESHOLDS)]
 
-        for key, methods in (("routing", FEATURE_METHODS), ("routing_pipeline_features", (method, "mv"))):
-            router, points = ExpertRouter(blind, methods=methods, label_method=method), []
-            for batch in range(1, ROUTING_BATCHES + 1):
-                size = int(batch * ROUTING_BATCH_SHARE * known.sum() + 1e-9) - int(router.checked[known].sum())
-                sent = router.next_batch(size, eligible=known)
-                router.record(sent, truth[sent])
-                points.append(point(router.result, router.checked))
-            figures[key][name] = points
-
-        routed, result, points = np.zeros(answers.n_items, dtype=bool), first, []
-        for batch in range(1, ROUTING_BATCHES + 1):
-            size = int(batch * ROUTING_BATCH_SHARE * known.sum() + 1e-9) - int(routed[known].sum())
-            waiting = np.where(known & ~routed, result.confidence, np.inf)
-            routed[np.argsort(waiting, kind="stable")[:size]] = True
-            result = METHODS[method](blind.with_gold(np.where(routed, truth, -1)))
-            points.append(point(result, routed))
-        figures["routing_by_model_confidence"][name] = points
-        log(f"routing {name}: calibrated {figures['routing'][name]}, by model confidence {points}")
+        for key, methods, calibrate in (("routing", FEATURE_METHODS, True),
+                                        ("routing_pipeline_features", (method, "mv"), True),
+                                        ("routing_by_model_confidence", (method,), False)):
+            figures[key][name] = routing_curve(blind, truth, batches=ROUTING_BATCHES, batch_share=ROUTING_BATCH_SHARE,
+                                               methods=methods, label_method=method, calibrate=calibrate)
+        log(f"routing {name}: calibrated {figures['routing'][name]}, "
+            f"by model confidence {figures['routing_by_model_confidence'][name]}")
     figures["routing_goal"] = routing_goal(figures["routing"])
     return figures
 
