@@ -4,8 +4,9 @@ Pure module: no Django, no database.
 JSON keeps the document's structure (one line per item). CSV has one row per item: the item's images and provenance,
 then for every field of the label schemas (in schema order) the hard label flattened to columns
 `label.<key>` (spatial values `label.<key>.<part>`: instance, frame, points as JSON, sizes) and
-the soft label `soft.<key>.share`, `soft.<key>.votes` and, for choices, `soft.<key>.p.<option>`
-(the share of answers that chose the option).
+the soft label `soft.<key>.share`, `soft.<key>.votes` and, for single choices and yes/no, `soft.<key>.calibrated` (the
+probability that the label is right, calibrated on experts' verdicts, where a consensus run had enough of
+them), and for choices `soft.<key>.p.<option>` (the share of answers that chose the option).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ VALUE_PARTS = {
     "brush_mask": ["instance", "frame", "rows", "columns", "rle", "area_mm2", "area_px"],
 }
 CHOICE_KINDS = {"single_choice", "multiple_choice", "yes_no_unsure"}
+CALIBRATED_KINDS = {"single_choice", "yes_no_unsure"}  # what consensus runs calibrate (labeling/estimation.py)
 NOT_AGGREGATED = {"text"}  # never compared, so no consensus (labeling/agreement.py)
 
 
@@ -77,6 +79,8 @@ def field_columns(schemas: list[dict]) -> list[tuple[str, object]]:
                 continue
             columns.setdefault(f"soft.{key}.share", _soft(key, "share"))
             columns.setdefault(f"soft.{key}.votes", _soft(key, "votes"))
+            if kind in CALIBRATED_KINDS:
+                columns.setdefault(f"soft.{key}.calibrated", _soft(key, "calibrated"))
             if kind in CHOICE_KINDS:
                 options = ["yes", "no", "unsure"] if kind == "yes_no_unsure" else [o["value"] for o in field["options"]]
                 for option in options:

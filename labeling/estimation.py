@@ -21,8 +21,9 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from . import audit
-from .consensus.categorical import METHODS, aggregate_multilabel
-from .consensus.categorical_base import encode
+from .consensus.calibration import Calibration, describe_consensus, feature_names, fit_calibration
+from .consensus.categorical import METHODS, aggregate_multilabel, ds_posteriors
+from .consensus.categorical_base import Answers, encode, vote_counts
 from .consensus.measurements import measurement_consensus
 from .consensus.online import item_posterior, typical_confusion
 from .consensus.voting import CATEGORICAL_KINDS
@@ -86,7 +87,8 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
                 .values_list("task_id", "worker_id", "value", "round", "task__round", "task__kind"))
     rows = [row for row in rows if row[5] != Task.Kind.NORMAL or row[3] == row[4]]
     gold = dict(GoldAnswer.objects.filter(task__stage=stage).values_list("task_id", "value"))
-    estimates, updates, priors, methods = [], {}, {}, []
+    expert = {**expert_decided_labels(stage), **gold}
+    estimates, updates, priors, methods, calibrations = [], {}, {}, [], {}
     learners = {**{field: _learn_measurements for field in number_fields(stage)},
                 **{field: _learn_label_sets for field in multiple_choice_fields(stage)},
                 **{field: _learn_categories for field in categorical_fields(stage)}}
@@ -95,12 +97,15 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
         known = {task: value[field] for task, value in gold.items() if value.get(field) is not None}
         if not given:
             continue
-        learned = learn(stage, field, given, known, method, run)
+        checked = {task: value[field] for task, value in expert.items() if value.get(field) is not None}
+        learned = learn(stage, field, given, known, method, run, checked)
         methods.append("robust_measurement" if learn is _learn_measurements else METHOD_NAMES[method])
         estimates += learned.estimates
         updates.update(learned.updates)
         if learned.prior is not None:
             priors[field] = learned.prior
+        if learned.calibration is not None:
+            calibrations[field] = learned.calibration.to_json()
     run.method = "+".join(dict.fromkeys(methods)) or run.method  # what was learned, e.g. dawid_skene+robust_measurement
     with transaction.atomic():
         revised = _revise_consensus(stage, updates, run)
@@ -109,7 +114,7 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
         ConsensusRun.objects.filter(pk=run.pk).update(
             status=ConsensusRun.Status.SUCCEEDED, finished_at=timezone.now(), answers=len(rows),
             workers=len({worker for _, worker, *_ in rows}), tasks=len({task for task, *_ in rows}), revised=revised,
-            class_priors=priors, method=run.method)
+            class_priors=priors, calibration=calibrations, method=run.method)
     run.refresh_from_db()
     return run
 
@@ -119,32 +124,69 @@ class _Learned:
     estimates: list[WorkerEstimate]
     updates: dict  # (task id, field) → what the field's consensus becomes
     prior: dict | None = None
+    calibration: Calibration | None = None
 
 
-def _learn_categories(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun
-                      ) -> _Learned:
+def expert_decided_labels(stage: Stage) -> dict[int, dict]:
+    """Per task of this stage, the label an expert stage decided for its item (accepted after review
+    or adjudication): the experts' verdict on what this stage concluded."""
+    decided = (Task.objects.filter(stage=stage, item__status=Item.Status.ACCEPTED, item__result_task__isnull=False)
+               .exclude(item__result_task__stage__kind=Stage.Kind.LABEL).values_list("pk", "item__result"))
+    return {task: result for task, result in decided if result}
+
+
+def _learn_categories(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun,
+                      checked: dict) -> _Learned:
     answers = encode(*zip(*given, strict=True), gold=known)
     result = METHODS[method](answers)
     counts = np.bincount(answers.workers, minlength=answers.n_workers)
     classes = [label.item() if isinstance(label, np.generic) else label for label in answers.classes]
+    confusions = result.confusion if result.confusion is not None else np.stack(
+        [_symmetric(reliability, answers.n_classes) for reliability in result.worker_reliability])
     estimates = []
     for index, worker in enumerate(answers.worker_ids):
         worker = worker.item() if isinstance(worker, np.generic) else worker
-        confusion = result.confusion[index] if result.confusion is not None else _symmetric(
-            result.worker_reliability[index], answers.n_classes)
         estimates.append(WorkerEstimate(
             stage=stage, worker_id=worker, field=field, method=run.method, run=run,
             reliability=float(result.worker_reliability[index]), answers=int(counts[index]),
-            learned={"labels": classes, "matrix": np.round(confusion, 6).tolist()}))
+            learned={"labels": classes, "matrix": np.round(confusions[index], 6).tolist()}))
+    calibration, calibrated = _calibrate(answers, confusions, result.class_prior, checked)
     hard, confidence = result.labels, result.confidence  # computed once: both are whole-array properties
-    updates = {(task, field): {"value": classes[int(hard[index])], "share": round(float(confidence[index]), 4)}
+    updates = {(task, field): {"value": classes[int(hard[index])], "share": round(float(confidence[index]), 4),
+                               "calibrated": None if calibrated is None else round(float(calibrated[index]), 4)}
                for index, task in enumerate(answers.item_ids)}
     prior = dict(zip(map(str, classes), result.class_prior.round(6).tolist(), strict=True))
-    return _Learned(estimates, updates, prior)
+    return _Learned(estimates, updates, prior, calibration)
 
 
-def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun
-                      ) -> _Learned:
+# What a task's consensus is described by, here and when a task completes (known_worker_posteriors):
+# the log-odds of its label given the workers' learned confusion, of the vote, and the answers.
+CALIBRATION_METHODS = ("ds", "mv")
+
+
+def _calibrate(answers: Answers, confusions: np.ndarray, class_prior: np.ndarray, checked: dict
+               ) -> tuple[Calibration | None, np.ndarray | None]:
+    """Fit P(consensus right) to the tasks experts checked — gold tasks, corrections, items decided
+    after review — from what their answers alone said, and apply it to every task of the field.
+    (None, None) until experts have confirmed and corrected enough labels (MIN_OUTCOMES each)."""
+    posteriors = ds_posteriors(answers.without_gold(), confusions, class_prior)
+    labels = np.argmax(posteriors, axis=1)
+    votes = vote_counts(answers)
+    rows = np.arange(answers.n_items)
+    features = describe_consensus({"ds": posteriors[rows, labels],
+                                   "mv": votes[rows, labels] / np.maximum(votes.sum(axis=1), 1)}, votes.sum(axis=1))
+    position = {task: index for index, task in enumerate(answers.item_ids.tolist())}
+    outcomes = [(position[task], answers.classes[labels[position[task]]] == value)
+                for task, value in checked.items() if task in position]
+    if not outcomes:
+        return None, None
+    indices, right = (np.array(column) for column in zip(*outcomes, strict=True))
+    calibration = fit_calibration(features[indices], right, names=feature_names(CALIBRATION_METHODS))
+    return calibration, None if calibration is None else calibration.probability_right(features)
+
+
+def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun,
+                      checked: dict) -> _Learned:
     """Multiple choice: one binary problem per option (ticked or not), each by `method`; the
     consensus keeps the options more likely ticked than not, its share the least sure of those calls."""
     result = aggregate_multilabel(*zip(*given, strict=True), method=method, gold=known)
@@ -162,8 +204,8 @@ def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method
     return _Learned(estimates, updates)
 
 
-def _learn_measurements(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun
-                        ) -> _Learned:
+def _learn_measurements(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun,
+                        checked: dict) -> _Learned:
     """Numbers: each worker's bias and noise learned from overlap and gold; a robust weighted
     estimate with a 95 % interval per item (labeling/consensus/measurements.py)."""
     tasks, task_index = np.unique([task for task, _, _ in given], return_inverse=True)
@@ -182,6 +224,13 @@ def _learn_measurements(stage: Stage, field: str, given: list, known: dict, meth
                                                  round(float(result.upper[index]), 4)]}
                for index, task in enumerate(tasks)}
     return _Learned(estimates, updates)
+
+
+def field_confidence(entry: dict) -> float:
+    """How sure a field's consensus is: calibrated on experts' verdicts where a run could, else the
+    model's probability (or vote share)."""
+    calibrated = entry.get("calibrated")
+    return entry["share"] if calibrated is None else calibrated
 
 
 def _symmetric(reliability: float, n_classes: int) -> np.ndarray:
@@ -207,7 +256,7 @@ def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
         new_values = {f: updated[f]["value"] for f in fields if f in updated}
         if any(value != consensus.fields.get(f, {}).get("value") for f, value in new_values.items()):
             revised_items.append((consensus.task_id, new_values))
-        shares = [entry["share"] for entry in updated.values() if "share" in entry]
+        shares = [field_confidence(entry) for entry in updated.values() if "share" in entry]
         consensus.fields, consensus.method = updated, run.method
         consensus.confidence = round(min(shares), 4) if shares else consensus.confidence
         changed.append(consensus)
@@ -247,9 +296,12 @@ def _revise_results(stage: Stage, revised: list[tuple[int, dict]], run: Consensu
     Item.objects.bulk_update(items, ["result"], batch_size=1000)
 
 
-def known_worker_posteriors(stage: Stage, answers: list[Answer]) -> tuple[str, dict[str, tuple[object, float]]]:
-    """The last run's method and, per categorical field, the consensus value and its probability
-    for one completed task given the worker estimates of that run (nothing before the first run)."""
+def known_worker_posteriors(stage: Stage, answers: list[Answer]
+                            ) -> tuple[str, dict[str, tuple[object, float, float | None]]]:
+    """The last run's method and, per categorical field, the consensus value, its probability given
+    the worker estimates of that run, and the probability that it is right as calibrated on experts'
+    verdicts by that run (None where the run had too few) for one completed task (nothing before
+    the first run)."""
     run = stage.consensus_runs.filter(status=ConsensusRun.Status.SUCCEEDED).order_by("-pk").first()
     if run is None:
         return "", {}
@@ -271,5 +323,10 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]) -> tuple[str, d
                                    [matrices.get(worker, fallback) for worker, _ in given],
                                    np.array(list(prior.values())))
         best = int(np.argmax(posterior))
-        result[field] = (labels[best], float(posterior[best]))
+        calibrated = None
+        if field in run.calibration:
+            vote_share = sum(label == labels[best] for _, label in given) / len(given)
+            features = describe_consensus({"ds": [posterior[best]], "mv": [vote_share]}, [len(given)])
+            calibrated = float(Calibration.from_json(run.calibration[field]).probability_right(features)[0])
+        result[field] = (labels[best], float(posterior[best]), calibrated)
     return run.method, result

@@ -11,7 +11,7 @@ from django.utils import timezone
 from . import audit
 from .assignment import consensus_label, label_of, reviewed_label_task
 from .consensus.voting import consensus_fields, majority_vote
-from .estimation import known_worker_posteriors
+from .estimation import field_confidence, known_worker_posteriors
 from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
 from .quality import make_gold
 from .routing import decide
@@ -54,9 +54,10 @@ def label_consensus(stage: Stage, answers: list[Answer]) -> tuple[dict, float, s
     method, learned = known_worker_posteriors(stage, answers)
     if not learned:
         return fields, confidence, "majority_vote"
-    for key, (value, probability) in learned.items():
-        fields[key] = {**fields.get(key, {}), "value": value, "share": round(probability, 4)}
-    return fields, round(min(field["share"] for field in fields.values()), 4), method
+    for key, (value, probability, calibrated) in learned.items():
+        fields[key] = {**fields.get(key, {}), "value": value, "share": round(probability, 4),
+                       "calibrated": None if calibrated is None else round(calibrated, 4)}
+    return fields, round(min(field_confidence(field) for field in fields.values()), 4), method
 
 
 def review_consensus(fields: list[dict], answers: list[Answer]) -> tuple[dict, float]:

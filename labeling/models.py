@@ -317,6 +317,8 @@ class ConsensusRun(models.Model):
     tasks = models.PositiveIntegerField(default=0)
     revised = models.PositiveIntegerField(default=0)  # consensus values that changed
     class_priors = models.JSONField(default=dict)  # {field: {label: probability}}
+    # {field: P(consensus right | features) fitted to experts' verdicts}, labeling/consensus/calibration.py
+    calibration = models.JSONField(default=dict)
     error = models.TextField(blank=True)
 
 

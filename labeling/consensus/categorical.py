@@ -37,7 +37,7 @@ from .glad import glad
 from .mace import mace
 
 __all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "ds",
-           "encode", "item_consensus", "mace", "glad", "mv", "onecoin"]
+           "ds_posteriors", "encode", "item_consensus", "mace", "glad", "mv", "onecoin"]
 
 # How many answers' worth of the crowd-wide accuracy every worker starts with (majority vote and
 # one-coin). Three answers that all agree with the majority then move a worker only part of the way
@@ -74,9 +74,7 @@ def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERA
         smoothed = counts + pseudo_count + PROBABILITY_FLOOR
         confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
         class_prior = estimate_class_prior(posteriors)
-        log_by_cell = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * k, k)  # (worker, answered) × true
-        log_scores = np.asarray(by_item @ log_by_cell) + np.log(class_prior)
-        posteriors, evidence = e_step(log_scores, answers.gold)
+        posteriors, evidence = e_step(_ds_log_scores(by_item, confusion, class_prior), answers.gold)
         return posteriors, (confusion, class_prior), evidence
 
     posteriors, (confusion, class_prior), iterations, converged = iterate(
@@ -84,6 +82,24 @@ def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERA
         tolerance=tolerance)
     reliability = np.einsum("c,wcc->w", class_prior, confusion)
     return Result("ds", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+
+
+def ds_posteriors(answers: Answers, confusion: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
+    """Dawid-Skene's E step with given confusion matrices (worker × true × answered) and class prior,
+    no item clamped: what the answers alone say of each item, gold items included (to score a
+    consensus against the gold it would otherwise be clamped to)."""
+    by_item = _item_by_cell_matrix(answers)
+    confusion = np.maximum(confusion, PROBABILITY_FLOOR)
+    posteriors, _ = e_step(_ds_log_scores(by_item, confusion, np.maximum(class_prior, PROBABILITY_FLOOR)),
+                           np.full(answers.n_items, -1))
+    return posteriors
+
+
+def _ds_log_scores(by_item: sparse.csr_matrix, confusion: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
+    """n_items × n_classes: log prior + the sum over each item's answers of log P(answer | class)."""
+    n_workers, k, _ = confusion.shape
+    log_by_cell = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * k, k)  # (worker, answered) × true
+    return np.asarray(by_item @ log_by_cell) + np.log(class_prior)
 
 
 def onecoin(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE,

@@ -25,6 +25,7 @@ from labeling.consensus.categorical import (
     METHODS,
     aggregate,
     aggregate_multilabel,
+    ds_posteriors,
     encode,
     item_consensus,
 )
@@ -327,3 +328,15 @@ def test_the_engine_imports_neither_django_nor_pandas() -> None:
     output = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True, check=True)
 
     assert output.stdout.strip() == "[]"
+
+
+def test_ds_posteriors_with_the_learned_parameters_are_dawid_skenes_unclamped_e_step() -> None:
+    items, workers, labels, gold = read_crowd_set("zheng_s4_dog")
+    answers = encode(items, workers, labels, gold=dict(list(gold.items())[:100]))
+    result = aggregate(answers, method="ds")
+
+    unclamped = ds_posteriors(answers, result.confusion, result.class_prior)
+
+    free = answers.gold < 0
+    np.testing.assert_allclose(unclamped[free], result.posteriors[free], atol=1e-9)
+    assert (unclamped[~free].max(axis=1) < 1.0).any()  # gold rows say what the answers alone say

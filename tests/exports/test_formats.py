@@ -65,8 +65,9 @@ SCHEMAS = [{"name": "echo", "version": 1, "definition": {"fields": [
 
 def test_columns_follow_the_schemas_and_a_shared_key_is_one_set_of_columns():
     assert [name for name, _ in field_columns(SCHEMAS)] == [
-        "label.view", "soft.view.share", "soft.view.votes", "soft.view.p.A4C", "soft.view.p.PLAX",
-        "label.phases.ED", "label.phases.ES", "label.phases.instance", "soft.phases.share", "soft.phases.votes",
+        "label.view", "soft.view.share", "soft.view.votes", "soft.view.calibrated", "soft.view.p.A4C",
+        "soft.view.p.PLAX", "label.phases.ED", "label.phases.ES", "label.phases.instance", "soft.phases.share",
+        "soft.phases.votes",
         "label.note", "label.valves", "soft.valves.share", "soft.valves.votes", "soft.valves.p.MR",
         "soft.valves.p.AR"]
 

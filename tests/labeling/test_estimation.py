@@ -1,9 +1,11 @@
 """Whole-stage consensus runs: Dawid-Skene over a stage's answers learns who to trust, revises
 consensus and results, and weights the next items' consensus."""
+import numpy as np
 import pytest
 
 from cardiocrowd.imaging.models import Study
 from labeling.assignment import claim_next_task, submit_answer
+from labeling.consensus.calibration import Calibration, describe_consensus
 from labeling.design import add_items_to_stage
 from labeling.estimation import reestimate_stage, stages_due
 from labeling.flow import aggregate_task
@@ -57,6 +59,7 @@ def test_a_run_learns_who_to_trust_and_revises_consensus_and_results(project, cr
 
     estimates = {e.worker.username: e for e in WorkerEstimate.objects.filter(stage=stage, field="view")}
     assert (run.status, run.method, run.answers) == ("succeeded", "dawid_skene", 36)
+    assert run.calibration == {}  # two experts' answers are too few to calibrate on
     confusion = estimates["mixed_up_1"].learned
     labels = confusion["labels"]
     row = confusion["matrix"][labels.index("A4C")]  # what they answer when the truth is A4C
@@ -173,3 +176,90 @@ def test_a_run_decides_each_option_of_a_multiple_choice_field(project):
     assert 0.5 < consensus.fields["valves"]["share"] <= 1.0
     learned = WorkerEstimate.objects.get(stage=stage, worker=readers["c"], field="valves").learned
     assert learned["options"] and len(learned["reliability"]) == len(learned["options"])
+
+
+def noisy_crowd_labels(project, stage, *, count: int, seed: int) -> tuple[list[Item], list[str]]:
+    """`count` items answered by three of five readers who are right 60 % of the time and otherwise
+    pick another of three views at random. Returns the items and their true views."""
+    rng = np.random.default_rng(seed)
+    readers = [UserFactory(username=f"reader{number}") for number in range(5)]
+    study = Study.objects.get_or_create(project=project, study_uid="2.25.503", patient_pseudonym="CCCAL")[0]
+    items = [Item.objects.create(project=project, study=study) for _ in range(count)]
+    add_items_to_stage(stage=stage, items=items)
+    truths = [TRUTH[int(rng.integers(3))] for _ in items]
+    for item, truth in zip(items, truths, strict=True):
+        for index in rng.choice(5, size=3, replace=False):
+            assignment = claim_next_task(stage=stage, worker=readers[index])
+            assert assignment.item_id == item.pk
+            view = truth if rng.random() < 0.6 else str(rng.choice([v for v in TRUTH if v != truth]))
+            submit_answer(assignment=assignment, value=answer(view))
+        aggregate_task(task_id=Task.objects.get(stage=stage, item=item).pk)
+    return items, truths
+
+
+def test_a_run_calibrates_confidence_on_what_experts_confirmed_and_corrected(project):
+    stage = new_stage(project, redundancy=3)
+    items, truths = noisy_crowd_labels(project, stage, count=80, seed=3)
+    tasks = {task.item_id: task for task in Task.objects.filter(stage=stage)}
+    for item, truth in zip(items[:60], truths[:60], strict=True):  # experts know 60 of them
+        make_gold(task=tasks[item.pk], value=answer(truth), explanation="", source="admin", by_id=None)
+
+    run = reestimate_stage(stage_id=stage.pk)
+
+    fitted = run.calibration["view"]
+    assert fitted["features"] == ["log_odds_ds", "log_odds_mv", "log_answers"]
+    assert fitted["confirmed"] + fitted["corrected"] == 60 and min(fitted["confirmed"], fitted["corrected"]) >= 10
+    assert "quality" not in run.calibration  # everyone said "good": nothing was ever corrected
+    calibration = Calibration.from_json(fitted)
+    for item in items[60:]:
+        consensus = Consensus.objects.get(task=tasks[item.pk])
+        view = consensus.fields["view"]
+        given = [a.value["view"] for a in tasks[item.pk].answers.all()]
+        features = describe_consensus({"ds": [view["share"]], "mv": [given.count(view["value"]) / 3]}, [3])
+        # (the stored share is rounded to 4 places, the run used the exact posterior)
+        assert view["calibrated"] == pytest.approx(float(calibration.probability_right(features)[0]), abs=1e-3)
+        assert consensus.fields["quality"]["calibrated"] is None
+        assert consensus.confidence == min(view["calibrated"], consensus.fields["quality"]["share"])
+
+
+def test_after_a_calibrating_run_a_completing_task_is_routed_on_its_calibrated_confidence(project):
+    stage = new_stage(project, redundancy=3)
+    items, truths = noisy_crowd_labels(project, stage, count=60, seed=3)
+    tasks = {task.item_id: task for task in Task.objects.filter(stage=stage)}
+    for item, truth in zip(items, truths, strict=True):
+        make_gold(task=tasks[item.pk], value=answer(truth), explanation="", source="admin", by_id=None)
+    run = reestimate_stage(stage_id=stage.pk)
+    stage.routing = [{"if": {"confidence_below": 0.99}, "then": "accept"}]  # any rule: it records the confidence
+    stage.save(update_fields=["routing"])
+
+    [item] = label_items(project, stage, {name: UserFactory(username=name) for name in ("x", "y", "z")}, 1)
+
+    consensus = Consensus.objects.get(task__item=item)
+    view = consensus.fields["view"]
+    given = [a.value["view"] for a in consensus.task.answers.all()]  # label_items: all but "careful" swap A4C
+    features = describe_consensus({"ds": [view["share"]], "mv": [given.count(view["value"]) / 3]}, [3])
+    expected = float(Calibration.from_json(run.calibration["view"]).probability_right(features)[0])
+    assert given == ["PLAX"] * 3 and view["calibrated"] == pytest.approx(expected, abs=1e-3)
+    assert consensus.confidence == min(view["calibrated"], consensus.fields["quality"]["share"])
+    decided = AuditEvent.objects.get(action="routing.decided", item=item)
+    assert decided.detail["confidence"] == consensus.confidence
+
+
+def test_items_decided_by_expert_review_count_as_checked(project):
+    from labeling.design import StageDesign, append_stage
+    from labeling.estimation import expert_decided_labels
+
+    stage = new_stage(project, redundancy=3)
+    review = append_stage(project=project, schema=None, user=None, design=StageDesign(
+        name="Review", kind="review", audience="expert", redundancy=1))
+    study = Study.objects.create(project=project, study_uid="2.25.504", patient_pseudonym="CCREV")
+    reviewed, accepted_by_crowd, pending = (Item.objects.create(project=project, study=study) for _ in range(3))
+    add_items_to_stage(stage=stage, items=[reviewed, accepted_by_crowd, pending])
+    review_task = Task.objects.create(stage=review, item=reviewed, open_slots=0)
+    crowd_task = Task.objects.get(stage=stage, item=accepted_by_crowd)
+    Item.objects.filter(pk=reviewed.pk).update(status=Item.Status.ACCEPTED, result=answer("A2C"),
+                                               result_task=review_task)
+    Item.objects.filter(pk=accepted_by_crowd.pk).update(status=Item.Status.ACCEPTED, result=answer("A4C"),
+                                                        result_task=crowd_task)
+
+    assert expert_decided_labels(stage) == {Task.objects.get(stage=stage, item=reviewed).pk: answer("A2C")}
