@@ -1,5 +1,5 @@
 """Calibrated consensus confidence: the probability that an item's consensus label is right, learned
-from the items experts have checked. Pure numpy/scipy, no Django (see ROUTING.md).
+from the items experts have checked. Pure numpy/scipy, no Django (see CALIBRATION.md).
 
 Every aggregation model assumes that workers err independently given the true label. They do not:
 a hard item fools several workers at once, so posteriors saturate (Dawid-Skene says 0.9999 of items
