@@ -36,6 +36,7 @@ from .serializers import (
     KnownAnswerOutput,
     LabelSchemaInput,
     LabelSchemaOutput,
+    NextTaskInput,
     PipelineSettingsSerializer,
     PipelineTemplateInput,
     RoutingInput,
@@ -217,13 +218,16 @@ class KnownAnswerListView(APIView):
 
 
 class NextTaskView(APIView):
-    @extend_schema(request=None, responses={200: dict, 204: None, 403: dict},
+    @extend_schema(request=NextTaskInput, responses={200: dict, 204: None, 403: dict},
                    summary="Lease the next task of a stage (204 when none is left for you; 403 with the reason "
-                           "when you may not work here)")
+                           "when you may not work here); with `after`, the task after the one you hold")
     def post(self, request: Request, slug: str, stage_id: int) -> Response:
         _, stage = get_stage_and_access(request.user, slug, stage_id)
+        data = NextTaskInput(data=request.data)
+        data.is_valid(raise_exception=True)
         try:
-            assignment = assignments.claim_next_task(stage=stage, worker=request.user)
+            assignment = assignments.claim_next_task(stage=stage, worker=request.user,
+                                                     after=data.validated_data.get("after"))
         except assignments.NoTaskAvailable:
             return Response(status=status.HTTP_204_NO_CONTENT)
         except assignments.WorkerBlocked as error:
@@ -257,12 +261,14 @@ class AnswerView(APIView):
 
 
 class MyStandingView(APIView):
-    @extend_schema(responses={200: dict}, summary="Your qualification, gold record and any block in a stage")
+    @extend_schema(responses={200: dict}, summary="Your qualification, gold record, any block, and your recent "
+                                                   "answers in a stage")
     def get(self, request: Request, slug: str, stage_id: int) -> Response:
         access = get_project_access(request.user, slug)
         stage = get_stage_to_work(access, stage_id)
         standing = WorkerQuality.objects.filter(stage=stage, worker=request.user).first()
         return Response({
+            **selectors.worker_history(stage, request.user),
             "requires_qualification": stage.requires_qualification,
             "qualification_items": stage.tasks.filter(kind="qualification").count(),
             "qualification": standing.qualification if standing else WorkerQuality.Qualification.NOT_STARTED,

@@ -39,13 +39,13 @@ class AssignmentClosed(Exception):
     """The assignment's lease ran out or was given back; its answer can no longer be taken."""
 
 
-# Where the worker stands in the stage, in one round trip: the lease they already hold (if any)
-# and their quality record (if any).
+# Where the worker stands in the stage, in one round trip: the oldest lease they hold besides
+# `after` (if any) and their quality record (if any).
 STANDING_SQL = """
 SELECT (SELECT a.id FROM labeling_assignment a JOIN labeling_task t ON t.id = a.task_id
-        WHERE a.worker_id = %(worker)s AND a.state = 'open' AND t.stage_id = %(stage)s
+        WHERE a.worker_id = %(worker)s AND a.state = 'open' AND t.stage_id = %(stage)s AND a.id <> %(after)s
           AND (a.lease_expires_at IS NULL OR a.lease_expires_at > now())
-        LIMIT 1),
+        ORDER BY a.id LIMIT 1),
        q.id, q.blocked_reason, q.qualification, q.reliability, q.gold_answered
 FROM (SELECT 1) AS one LEFT JOIN labeling_workerquality q ON q.stage_id = %(stage)s AND q.worker_id = %(worker)s
 """
@@ -93,14 +93,16 @@ WITH leased AS (
 )""" + LEASED
 
 
-def claim_next_task(*, stage: Stage, worker: AbstractBaseUser) -> Assignment:
+def claim_next_task(*, stage: Stage, worker: AbstractBaseUser, after: int | None = None) -> Assignment:
     """Lease the next task of `stage` to `worker`: the qualification set first where the stage
     asks for one, then normal tasks with gold mixed in at the worker's gold rate.
     Raises NoTaskAvailable, WorkerBlocked.
 
     A worker who already holds an open lease in the stage gets it again (a double click on
-    "next" must not take two slots). Each claim is one statement, atomic on its own."""
-    held, quality = _standing(stage, worker)
+    "next" must not take two slots). `after` is the lease the worker is working on: the browser
+    asks for the task after it while the worker answers, to load its images ahead, so a worker
+    holds at most two. Each claim is one statement, atomic on its own."""
+    held, quality = _standing(stage, worker, after or 0)
     if held is not None:
         return Assignment.objects.select_related("item").get(pk=held)
     if quality is not None and quality.blocked_reason:
@@ -119,9 +121,9 @@ def claim_next_task(*, stage: Stage, worker: AbstractBaseUser) -> Assignment:
     return assignment
 
 
-def _standing(stage: Stage, worker: AbstractBaseUser) -> tuple[int | None, WorkerQuality | None]:
+def _standing(stage: Stage, worker: AbstractBaseUser, after: int) -> tuple[int | None, WorkerQuality | None]:
     with connection.cursor() as cursor:
-        cursor.execute(STANDING_SQL, {"stage": stage.pk, "worker": worker.pk})
+        cursor.execute(STANDING_SQL, {"stage": stage.pk, "worker": worker.pk, "after": after})
         held, quality_id, blocked_reason, qualification, reliability, gold_answered = cursor.fetchone()
     if quality_id is None:
         return held, None
@@ -269,20 +271,20 @@ def _score_known_answer(task: Task, answer: Answer, schema: LabelSchema) -> Subm
 
 
 def _feedback(answer: Answer, quality: WorkerQuality | None = None) -> dict | None:
-    """What a worker learns from a qualification answer: right or wrong per field, the expected
-    answer and the expert's explanation. Gold in the normal stream gets none, so it stays
-    indistinguishable from a normal item."""
+    """What a worker learns from a qualification or gold answer, once it is given: right or wrong
+    per field, the expected answer and the expert's explanation. Until then a gold task is served
+    exactly like a normal one (the same payload), so it cannot be told apart before answering."""
     task = answer.task
-    if task.kind != Task.Kind.QUALIFICATION:
-        return None
-    quality = quality or WorkerQuality.objects.get(stage_id=task.stage_id, worker_id=answer.worker_id)
-    return {
-        **(answer.gold_score or {"score": 0.0, "correct": False, "fields": {}}),
-        "explanation": task.gold.explanation,
-        "qualification": {"status": quality.qualification, "answered": quality.qualification_answered,
-                          "right": quality.qualification_correct,
-                          "of": task.stage.tasks.filter(kind=Task.Kind.QUALIFICATION).count()},
-    }
+    if task.kind == Task.Kind.NORMAL or (task.kind == Task.Kind.GOLD and answer.skip_reason):
+        return None  # a skipped gold item says nothing: skipping must not reveal which items are gold
+    feedback = {**(answer.gold_score or {"score": 0.0, "correct": False, "fields": {}}), "kind": task.kind,
+                "explanation": task.gold.explanation}
+    if task.kind == Task.Kind.QUALIFICATION:
+        quality = quality or WorkerQuality.objects.get(stage_id=task.stage_id, worker_id=answer.worker_id)
+        feedback["qualification"] = {"status": quality.qualification, "answered": quality.qualification_answered,
+                                     "right": quality.qualification_correct,
+                                     "of": task.stage.tasks.filter(kind=Task.Kind.QUALIFICATION).count()}
+    return feedback
 
 
 def _review_verdict(task: Task, verdict: str, value: dict, images: Mapping[str, ImageGeometry] | None

@@ -5,6 +5,7 @@ from collections.abc import Iterator, Mapping
 
 from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
 
 from cardiocrowd.accounts.models import Project
 from cardiocrowd.imaging.geometry import geometry_from_metadata
@@ -191,3 +192,19 @@ def _consensus_json(task: Task) -> dict | None:
 def _gold_json(task: Task) -> dict | None:
     gold = getattr(task, "gold", None)
     return None if gold is None else {"value": gold.value, "explanation": gold.explanation, "source": gold.source}
+
+
+def worker_history(stage: Stage, worker) -> dict:
+    """A worker's own record in a stage: how many answers, today's, and the latest ten with what
+    the worker may know of them (a gold or qualification item's score is shown once answered)."""
+    answers = Answer.objects.filter(task__stage=stage, worker=worker)
+    today = timezone.localdate()
+    recent = answers.select_related("task").order_by("-pk")[:10]
+    return {
+        "answers": answers.count(),
+        "answers_today": answers.filter(created_at__date=today).count(),
+        "recent": [{"at": answer.created_at, "item": answer.task.item_id, "skipped": answer.skip_reason,
+                    "known_answer": answer.task.kind if answer.task.kind != Task.Kind.NORMAL else None,
+                    "correct": (answer.gold_score or {}).get("correct") if answer.task.kind != Task.Kind.NORMAL
+                    else None} for answer in recent],
+    }

@@ -80,6 +80,12 @@ class StageItemsInput(serializers.Serializer):
                                         help_text="Series to queue, one item each; all the project's series if absent")
 
 
+class NextTaskInput(serializers.Serializer):
+    after = serializers.IntegerField(required=False, min_value=1,
+                                     help_text="The assignment you are working on: lease the task after it too "
+                                               "(to load its images ahead); you hold at most two")
+
+
 class AnswerInput(serializers.Serializer):
     value = serializers.DictField(default=dict)
     skip_reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

@@ -83,6 +83,22 @@ def test_asking_twice_for_next_returns_the_same_lease(project, items, annotator)
     assert Assignment.objects.filter(worker=annotator).count() == 1
 
 
+def test_the_task_after_the_one_held_is_leased_ahead_and_served_next(project, items, annotator):
+    stage = new_stage(project, redundancy=1)
+    add_items_to_stage(stage=stage, items=items[:3])
+
+    current = claim_next_task(stage=stage, worker=annotator)
+    ahead = claim_next_task(stage=stage, worker=annotator, after=current.pk)
+    ahead_again = claim_next_task(stage=stage, worker=annotator, after=current.pk)
+    submit_answer(assignment=current, value=VIEW)
+    served = claim_next_task(stage=stage, worker=annotator)
+
+    assert ahead.pk != current.pk and ahead.item_id == items[1].pk
+    assert ahead_again.pk == ahead.pk  # a repeated prefetch takes no third slot
+    assert served.pk == ahead.pk
+    assert Assignment.objects.filter(worker=annotator, state="open").count() == 1
+
+
 def test_a_retried_submit_stores_one_answer(project, items, annotator):
     stage = new_stage(project)
     add_items_to_stage(stage=stage, items=items[:1])

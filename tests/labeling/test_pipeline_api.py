@@ -120,7 +120,7 @@ def test_a_full_pipeline_from_qualification_to_adjudication(design):
     qualify(who["w5"], crowd, [YES, NO])
     w3_feedback = qualify(who["w3"], crowd, [YES, YES])
     w4_feedback = qualify(who["w4"], crowd, [NO, YES])
-    # Gold comes first (rate 1.0) and looks like any task: no feedback, the same payload.
+    # Gold comes first (rate 1.0) and looks like any task (the same payload); its feedback comes after the answer.
     gold_tasks = {name: who[name].work(crowd, YES if name != "w3" else NO) for name in ("w1", "w2", "w5", "w3")}
     # Normal items. N1: both yes → accepted. N2: split → a third answer → still unsure → review.
     # N3: one skip as poor image → review.
@@ -150,8 +150,11 @@ def test_a_full_pipeline_from_qualification_to_adjudication(design):
     assert [f["correct"] for f in w3_feedback] == [True, False] and w3_feedback[1]["qualification"]["status"] == \
         "passed"
     assert w4_feedback[1]["qualification"]["status"] == "failed"
-    for task, answer in gold_tasks.values():
-        assert "feedback" not in answer and set(task) == set(n1)
+    for name, (task, answer) in gold_tasks.items():
+        assert set(task) == set(n1)
+        assert answer["feedback"]["kind"] == "gold" and answer["feedback"]["correct"] == (name != "w3")
+        assert answer["feedback"]["explanation"] == "G1: the anterior leaflet domes."
+        assert "qualification" not in answer["feedback"]
     assert n1["stage"]["kind"] == "label" and "review" not in n1
 
     # Adaptive redundancy gave N2 a third answer; results and routing per item.

@@ -58,6 +58,21 @@ def test_a_crowd_worker_labels_blind_and_the_images_open_for_the_lease(api_clien
     assert after.status_code == 404  # the lease ended with the answer
 
 
+def test_a_worker_sees_their_own_record_in_a_stage(api_client, annotator, pipeline):
+    api_client.force_authenticate(annotator)
+    first = next_task(api_client, pipeline).json()
+    api_client.post(f"/api/assignments/{first['assignment']}/answer/", {"value": VIEW}, format="json")
+    second = next_task(api_client, pipeline).json()
+    api_client.post(f"/api/assignments/{second['assignment']}/answer/", {"skip_reason": "poor image quality"},
+                    format="json")
+
+    standing = api_client.get(f"{pipeline['base']}/stages/{pipeline['crowd']['id']}/me/").json()
+
+    assert (standing["answers"], standing["answers_today"]) == (2, 2)
+    assert [entry["skipped"] for entry in standing["recent"]] == ["poor image quality", ""]
+    assert all(entry["known_answer"] is None and entry["correct"] is None for entry in standing["recent"])
+
+
 def test_a_worker_runs_out_of_tasks_with_204(api_client, annotator, pipeline):
     api_client.force_authenticate(annotator)
     for _ in range(2):
