@@ -433,3 +433,11 @@ class CloneProjectView(APIView):
         data.is_valid(raise_exception=True)
         project = design.clone_project(source=access.project, user=request.user, **data.validated_data)
         return Response({"slug": project.slug, "name": project.name}, status=status.HTTP_201_CREATED)
+
+
+class ProjectDashboardView(APIView):
+    @extend_schema(responses={200: dict}, summary="Progress, throughput and consensus confidence per stage, and the "
+                                                  "project's items by status (admins)")
+    def get(self, request: Request, slug: str) -> Response:
+        access = get_project_for_admin(request.user, slug)
+        return Response(selectors.project_dashboard(access.project))

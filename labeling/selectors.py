@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Floor, Greatest, Least
 from django.utils import timezone
 
 from cardiocrowd.accounts.models import Project
@@ -207,4 +209,70 @@ def worker_history(stage: Stage, worker) -> dict:
                     "known_answer": answer.task.kind if answer.task.kind != Task.Kind.NORMAL else None,
                     "correct": (answer.gold_score or {}).get("correct") if answer.task.kind != Task.Kind.NORMAL
                     else None} for answer in recent],
+    }
+
+
+# Answers of a project's stages counted per stage and per hour of the last day, in one pass:
+# hours_ago is 0 for the last hour up to now, 23 for the oldest, NULL outside the window.
+STAGE_ANSWER_COUNTS_SQL = """
+SELECT t.stage_id,
+       CASE WHEN a.created_at > %(since)s AND a.created_at <= %(now)s
+            THEN FLOOR(EXTRACT(EPOCH FROM (%(now)s - a.created_at)) / 3600)::int END AS hours_ago,
+       COUNT(*)
+FROM labeling_answer a
+JOIN labeling_task t ON t.id = a.task_id
+JOIN labeling_stage s ON s.id = t.stage_id
+WHERE s.project_id = %(project)s
+GROUP BY 1, 2
+"""
+CONFIDENCE_BINS = 10
+THROUGHPUT_HOURS = 24
+
+
+def project_dashboard(project: Project, now: datetime | None = None) -> dict:
+    """What a project's admins watch, in four queries: per stage in pipeline order its normal
+    tasks (total, open, complete), its answers (every answer, gold and skips included: the work
+    done) in all, in the last 24 hours and per hour of them (oldest first), and the confidence of
+    every consensus of its tasks as a 10-bin histogram over [0, 1] with the mean; and the
+    project's items by status."""
+    now = now or timezone.now()
+    normal = Q(tasks__kind=Task.Kind.NORMAL)
+    stages = list(project.stages.order_by("position").annotate(
+        tasks_total=Count("tasks", filter=normal),
+        tasks_open=Count("tasks", filter=normal & Q(tasks__state=Task.State.OPEN)),
+        tasks_complete=Count("tasks", filter=normal & Q(tasks__state=Task.State.COMPLETE))))
+    hourly: dict[int, list[int]] = {stage.pk: [0] * THROUGHPUT_HOURS for stage in stages}
+    totals: dict[int, int] = dict.fromkeys(hourly, 0)
+    with connection.cursor() as cursor:
+        cursor.execute(STAGE_ANSWER_COUNTS_SQL, {"project": project.pk, "now": now,
+                                                 "since": now - timedelta(hours=THROUGHPUT_HOURS)})
+        for stage_id, hours_ago, count in cursor.fetchall():
+            totals[stage_id] += count
+            if hours_ago is not None:
+                hourly[stage_id][THROUGHPUT_HOURS - 1 - hours_ago] += count
+    histograms: dict[int, list[int]] = {stage.pk: [0] * CONFIDENCE_BINS for stage in stages}
+    confidence_sums: dict[int, float] = dict.fromkeys(hourly, 0.0)
+    # A confidence of exactly 1 belongs in the top bin, as [0.9, 1] is closed.
+    bins = (Consensus.objects.filter(task__stage__project=project)
+            .annotate(bin=Least(Greatest(Floor(F("confidence") * CONFIDENCE_BINS), Value(0.0)),
+                                Value(CONFIDENCE_BINS - 1.0)))
+            .values_list("task__stage_id", "bin").annotate(count=Count("pk"), total=Sum("confidence")).order_by())
+    for stage_id, bin_index, count, total in bins:
+        histograms[stage_id][int(bin_index)] += count
+        confidence_sums[stage_id] += total
+    items = Item.objects.filter(project=project).aggregate(
+        total=Count("pk"), **{status: Count("pk", filter=Q(status=status)) for status in Item.Status.values})
+    return {
+        "generated_at": now,
+        "items": {"total": items["total"], "accepted": items[Item.Status.ACCEPTED],
+                  "rejected": items[Item.Status.REJECTED], "in_progress": items[Item.Status.IN_PROGRESS]},
+        "stages": [{
+            "id": stage.pk, "name": stage.name, "kind": stage.kind, "audience": stage.audience,
+            "position": stage.position,
+            "tasks": {"total": stage.tasks_total, "open": stage.tasks_open, "complete": stage.tasks_complete},
+            "answers": totals[stage.pk], "answers_last_24h": sum(hourly[stage.pk]),
+            "throughput": hourly[stage.pk], "confidence_histogram": histograms[stage.pk],
+            "mean_confidence": (round(confidence_sums[stage.pk] / sum(histograms[stage.pk]), 4)
+                                if sum(histograms[stage.pk]) else None),
+        } for stage in stages],
     }

@@ -24,6 +24,7 @@ urlpatterns = [
     path(PROJECT + "workers/", api.WorkerQualityListView.as_view(), name="worker-quality"),
     path(PROJECT + "items/<int:item_id>/", api.ItemHistoryView.as_view(), name="item-history"),
     path(PROJECT + "audit/", api.AuditListView.as_view(), name="audit"),
+    path(PROJECT + "dashboard/", api.ProjectDashboardView.as_view(), name="project-dashboard"),
     path(PROJECT + "settings/", api.SettingsView.as_view(), name="pipeline-settings"),
     path(PROJECT + "instructions/images/", api.InstructionImageListView.as_view(), name="instruction-images"),
     path(PROJECT + "instructions/images/<int:image_id>/", api.InstructionImageView.as_view(),
