@@ -84,12 +84,12 @@ export interface AnswerResponse {
   skip_reason: string;
   verdict: string;
   feedback?: {
-    kind?: string;
-    score?: number;
-    passed?: boolean;
-    explanation?: string;
-    fields?: Record<string, { right: boolean; expected?: FieldValue; given?: FieldValue; score?: number }>;
-    [key: string]: unknown;
+    kind: "gold" | "qualification";
+    score: number;
+    correct: boolean;
+    explanation: string;
+    fields: Record<string, { correct: boolean; expected: FieldValue; given: FieldValue }>;
+    qualification?: { status: string; answered: number; right: number; of: number };
   };
 }
 

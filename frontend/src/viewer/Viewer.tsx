@@ -16,7 +16,9 @@ import {
 } from "@cornerstonejs/tools";
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useMemo, useRef, useState } from "react";
 import type { InstanceRef, Point } from "../types";
-import { decodeRle, encodeRle, formatArea, formatLength, polygonAreaMm2, segmentLength } from "../labeling/geometry";
+import {
+  angleDegrees, decodeRle, encodeRle, formatArea, formatLength, polygonAreaMm2, segmentLength, type Calibration,
+} from "../labeling/geometry";
 import { initCornerstone, loadInstance, recommendedWindow, stackOf, type LoadedInstance, type StackEntry } from "./cornerstone";
 import { recordMetric } from "./metrics";
 
@@ -37,7 +39,13 @@ export interface OverlayShape {
 
 export interface DrawnShape { id: string | null; kind: DrawingKind; instance: string; frame: number; points: Point[] }
 export interface PaintedMask { instance: string; frame: number; rows: number; columns: number; rle: number[] }
-export interface ViewerPosition { instance: string; instanceIndex: number; frame: number; frames: number }
+export interface ViewerPosition {
+  instance: string;
+  instanceIndex: number;
+  frame: number;
+  frames: number;
+  calibration: Calibration | null;
+}
 
 export interface ViewerHandle {
   goTo(instance: string, frame: number): void;
@@ -97,7 +105,8 @@ function windingDirection(points: Point[]): number {
 }
 
 /** A Cornerstone annotation object for a shape, on the frame's image. */
-function annotationFor(shape: OverlayShape, imageId: string, frameOfReference: string | undefined): any {
+function annotationFor(shape: OverlayShape, imageId: string, frameOfReference: string | undefined,
+  calibration: Calibration | null): any {
   const world = shape.points.map((point) => toWorld(imageId, point));
   let handles: Types.Point3[] = world;
   let contour: Record<string, unknown> | undefined;
@@ -117,6 +126,7 @@ function annotationFor(shape: OverlayShape, imageId: string, frameOfReference: s
     data: {
       handles: { points: handles, activeHandleIndex: null, textBox: { hasMoved: false } },
       cachedStats: {}, label: shape.label ?? "", ...(contour ? { contour } : {}),
+      cardiocrowdText: [shape.label, describeShape(shape.kind, shape.points, calibration)].filter(Boolean).join(": "),
     },
   };
 }
@@ -150,6 +160,7 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
   const [fps, setFps] = useState<number | null>(null);
   const playingRef = useRef(false);
   playingRef.current = playing;
+  const cineWindow = useRef({ start: 0, frames: 0 });
 
   const viewport = useCallback(
     () => engine.current?.getViewport(ids.viewport) as Types.IStackViewport | undefined, [ids]);
@@ -159,7 +170,7 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
     if (!entry) return null;
     const instance = loaded.current[entry.instance];
     return { instance: instance.ref.sop_instance_uid, instanceIndex: entry.instance, frame: entry.frame,
-      frames: instance.frames };
+      frames: instance.frames, calibration: instance.calibration };
   }, []);
 
   // Rendering engine, viewport and tool group: once per mounted viewer.
@@ -174,6 +185,12 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
     for (const name of [WindowLevelTool.toolName, PanTool.toolName, ZoomTool.toolName, StackScrollTool.toolName,
       ...Object.values(TOOL_NAMES)]) {
       group.addTool(name);
+    }
+    // Sizes are shown as the server computes them (labeling/geometry.ts), not by Cornerstone's own stats,
+    // which label an ultrasound region's square pixels as cm².
+    const ownText = (data: { cardiocrowdText?: string }) => (data.cardiocrowdText ? [data.cardiocrowdText] : []);
+    for (const name of Object.values(TOOL_NAMES)) {
+      group.setToolConfiguration(name, { getTextLines: ownText });
     }
     group.addToolInstance(BRUSH, BrushTool.toolName, { activeStrategy: "FILL_INSIDE_CIRCLE" });
     group.addToolInstance(ERASER, BrushTool.toolName, { activeStrategy: "ERASE_INSIDE_CIRCLE" });
@@ -266,27 +283,21 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
     segmentation.segmentIndex.setActiveSegmentIndex(ids.segmentation, SEGMENT);
   }
 
-  // Follow the frame shown; count the frames actually displayed while cine plays.
+  // Follow the frame shown; count the frames actually displayed while cine plays (2 s windows).
   useEffect(() => {
     const div = element.current!;
-    let shownFrames = 0;
-    let windowStart = performance.now();
     const onNewImage = (event: Event) => {
       const detail = (event as CustomEvent).detail as { imageIdIndex: number };
       setIndex(detail.imageIdIndex);
       const position = positionAt(detail.imageIdIndex);
       if (position) callbacks.current.onPosition?.(position);
-      if (playingRef.current) {
-        shownFrames += 1;
-        const elapsed = performance.now() - windowStart;
-        if (elapsed > 2000) {
-          recordMetric("cineFps", (shownFrames * 1000) / elapsed);
-          shownFrames = 0;
-          windowStart = performance.now();
-        }
-      } else {
-        shownFrames = 0;
-        windowStart = performance.now();
+      const window = cineWindow.current;
+      if (!playingRef.current) return;
+      window.frames += 1;
+      const elapsed = performance.now() - window.start;
+      if (elapsed > 2000) {
+        recordMetric("cineFps", (window.frames * 1000) / elapsed);
+        cineWindow.current = { start: performance.now(), frames: 0 };
       }
     };
     div.addEventListener(Enums.Events.STACK_NEW_IMAGE, onNewImage);
@@ -380,7 +391,8 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
       const instanceIndex = loaded.current.findIndex((instance) => instance.ref.sop_instance_uid === shape.instance);
       const entry = stack.current.find((candidate) => candidate.instance === instanceIndex && candidate.frame === shape.frame);
       if (!entry || shape.points.length === 0) continue;
-      annotations.state.addAnnotation(annotationFor(shape, entry.imageId, view?.getFrameOfReferenceUID()), div);
+      annotations.state.addAnnotation(annotationFor(shape, entry.imageId, view?.getFrameOfReferenceUID(),
+        loaded.current[instanceIndex].calibration), div);
       annotations.locking.setAnnotationLocked(shape.id, shape.locked);
       annotations.config.style.setAnnotationStyles(shape.id, {
         color: shape.color, colorLocked: shape.color, lineWidth: shape.locked ? "1.5" : "2",
@@ -456,6 +468,8 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
       toolsUtils.cine.stopClip(div);
       setPlaying(false);
     } else if (stack.current.length > 1) {
+      cineWindow.current = { start: performance.now(), frames: 0 };
+      playingRef.current = true;
       toolsUtils.cine.playClip(div, { framesPerSecond: fps ?? 25, loop: true });
       setPlaying(true);
     }
@@ -480,16 +494,16 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
     },
     step(delta) {
       if (playingRef.current) togglePlay();
-      goToIndex(index + delta);
+      goToIndex((viewport()?.getCurrentImageIdIndex() ?? index) + delta);
     },
     togglePlay,
     reset,
     position: () => positionAt(index),
-  }), [goToIndex, index, togglePlay, reset, positionAt]);
+  }), [goToIndex, index, togglePlay, reset, positionAt, viewport]);
 
   const position = positionAt(index);
   const multiFrame = frames > 1;
-  const calibration = position ? loaded.current[position.instanceIndex]?.calibration ?? null : null;
+  const calibration = position?.calibration ?? null;
   return (
     <section className="viewer" aria-label={label}>
       <div className="viewer-stage">
@@ -542,8 +556,14 @@ function prefetch(imageIds: string[], cancelled: () => boolean, progress: (count
   for (let worker = 0; worker < concurrency; worker += 1) pump();
 }
 
-export function describeShape(kind: DrawingKind, points: Point[], calibration: Parameters<typeof formatLength>[1]): string {
+/** The size of a shape as the worker reads it: a length, an area, an angle, or a count of points. */
+export function describeShape(kind: DrawingKind, points: Point[], calibration: Calibration | null): string {
   if (kind === "length" && points.length === 2) return formatLength(segmentLength(points[0], points[1], calibration), calibration);
   if (kind === "contour" && points.length >= 3) return formatArea(polygonAreaMm2(points, calibration), calibration);
-  return `${points.length} point${points.length === 1 ? "" : "s"}`;
+  if (kind === "angle" && points.length === 3) return `${angleDegrees(points[0], points[1], points[2], calibration).toFixed(1)}°`;
+  if (kind === "bounding_box" && points.length === 2) {
+    const [[x0, y0], [x1, y1]] = points;
+    return formatArea(polygonAreaMm2([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], calibration), calibration);
+  }
+  return "";
 }
