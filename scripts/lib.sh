@@ -47,3 +47,23 @@ ensure_services() {
   wait_for_port 127.0.0.1 5432 30
   wait_for_port 127.0.0.1 5672 60
 }
+
+# Build the browser app (frontend/) when its sources or lock file changed since the last build:
+# npm ci into frontend/node_modules, then vite build into frontend/static/frontend/ (not committed).
+ensure_frontend() {
+  command -v npm >/dev/null || { echo "npm is needed to build the browser app (Node.js 20.19 or newer)" >&2; return 1; }
+  local lock_stamp="frontend/node_modules/.installed-from" build_stamp="frontend/static/frontend/.built-from"
+  local lock; lock="$(sha256sum frontend/package-lock.json | cut -d' ' -f1)"
+  if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock" ]; then
+    echo "installing the browser app's packages…"
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock" > "$lock_stamp"
+  fi
+  local sources; sources="$(cd frontend && { echo "$lock"; find src index.html vite.config.ts tsconfig.json -type f 2>/dev/null \
+    | sort | xargs sha256sum; } | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$build_stamp" 2>/dev/null)" != "$sources" ]; then
+    echo "building the browser app…"
+    (cd frontend && npx vite build --logLevel error)
+    echo "$sources" > "$build_stamp"
+  fi
+}

@@ -41,7 +41,7 @@ describe("describeValue", () => {
   it("reads sizes with their units and frame picks by label", () => {
     const field = (key: string) => schema.fields.find((candidate) => candidate.key === key)!;
 
-    expect(describeValue(field("lv"), { frame: 3, points: [], area_mm2: 1234.56 })).toBe("1234.6 mm² on frame 3");
+    expect(describeValue(field("lv"), { frame: 3, points: [], area_mm2: 1234.56 })).toBe("12.35 cm² on frame 3");
     expect(describeValue(field("lvef"), 55)).toBe("55 %");
     expect(describeValue(field("phases"), { ED: 1, ES: 14 })).toBe("ED 1, ES 14");
     expect(describeValue(field("valves"), ["MR", "AR"])).toBe("MR, AR");

@@ -154,8 +154,9 @@ export function describeValue(field: Field, value: unknown): string {
   if (field.kind === "frame_selection") {
     return (field.labels ?? []).map((label) => `${label} ${shape[label] ?? "?"}`).join(", ");
   }
+  if (size === "area_mm2") return `${(Number(shape[size]) / 100).toFixed(2)} cm²${frame}`;
   if (size) {
-    const units: Record<string, string> = { length_mm: "mm", length_px: "px", area_mm2: "mm²", area_px: "px²", degrees: "°" };
+    const units: Record<string, string> = { length_mm: "mm", length_px: "px", area_px: "px²", degrees: "°" };
     return `${Number(shape[size]).toFixed(1)} ${units[size]}${frame}`;
   }
   if ("points" in shape) return `${(shape.points as unknown[]).length} points${frame}`;
