@@ -379,6 +379,10 @@ export default function LabelingScreen() {
             <button type="button" className="primary" onClick={() => void takeNext()} autoFocus>Next task <kbd>⏎</kbd></button>
           </>
         )}
+        {task && working && standing?.requires_qualification && standing.qualification !== "passed" && (
+          <p className="notice" role="status">Qualification: answer these {standing.qualification_items} items as
+            well as you can. Each answer comes back with the expert's answer; real tasks follow once you pass.</p>
+        )}
         {task && working && (
           <>
             <SchemaForm schema={schema} draft={draft} onChange={change} shortcuts={shortcuts} activeField={activeField}

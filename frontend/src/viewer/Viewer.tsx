@@ -215,7 +215,6 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
   // Load the item's instances, show the first frame as soon as it arrives, then prefetch the rest.
   const instanceKey = instances.map((instance) => instance.sop_instance_uid).join(",");
   useEffect(() => {
-    const controller = new AbortController();
     const div = element.current!;
     const started = performance.now();
     let firstRendered = false;
@@ -236,7 +235,7 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
     div.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
     (async () => {
       try {
-        const items = await Promise.all(instances.map((instance) => loadInstance(instance, controller.signal)));
+        const items = await Promise.all(instances.map((instance) => loadInstance(instance)));
         if (cancelled) return;
         loaded.current = items;
         stack.current = stackOf(items);
@@ -264,7 +263,6 @@ export const Viewer = forwardRef<ViewerHandle, ViewerProps>(function Viewer(prop
     })();
     return () => {
       cancelled = true;
-      controller.abort();
       div.removeEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps

@@ -54,8 +54,24 @@ export function framesPerSecond(metadata: DicomJson, frameTimeMs: number | null)
   return rate > 0 ? rate : null;
 }
 
-/** Fetch an instance's DICOM JSON and register it for each of its frames' image ids. */
-export async function loadInstance(ref: InstanceRef, signal?: AbortSignal): Promise<LoadedInstance> {
+// Instances already asked for, by URL: the next task's metadata is fetched while the worker answers
+// the current one, so "submit and next" needs no round trip beyond the answer itself.
+const known = new Map<string, Promise<LoadedInstance>>();
+const KNOWN_LIMIT = 64;
+
+/** An instance's DICOM JSON, registered for each of its frames' image ids (fetched once per page). */
+export function loadInstance(ref: InstanceRef): Promise<LoadedInstance> {
+  let loading = known.get(ref.url);
+  if (!loading) {
+    loading = fetchInstance(ref);
+    loading.catch(() => known.delete(ref.url));
+    known.set(ref.url, loading);
+    if (known.size > KNOWN_LIMIT) known.delete(known.keys().next().value!);
+  }
+  return loading;
+}
+
+async function fetchInstance(ref: InstanceRef, signal?: AbortSignal): Promise<LoadedInstance> {
   const response = await fetch(`${ref.url}/metadata`, {
     headers: { Accept: "application/dicom+json" }, credentials: "same-origin", signal,
   });
