@@ -86,6 +86,7 @@ describe("schema editor model", () => {
     ["a key that is not an identifier", (f: EditorField[]) => { f[0].key = "2d view"; }, "letters, digits"],
     ["a key starting with _", (f: EditorField[]) => { f[0].key = "_verdict"; }, "letters, digits"],
     ["a duplicate key", (f: EditorField[]) => { f[1].key = "view"; }, "already used by field 1"],
+    ["an unknown kind", (f: EditorField[]) => { f[5].kind = "numbr" as never; }, "Unknown kind"],
     ["one option", (f: EditorField[]) => { f[0].options = f[0].options.slice(0, 1); }, "at least two options"],
     ["an option without a value", (f: EditorField[]) => { f[0].options[1].value = " "; }, "needs a value"],
     ["equal option values", (f: EditorField[]) => { f[0].options[1].value = "A4C"; }, "distinct"],

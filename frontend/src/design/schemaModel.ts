@@ -229,6 +229,9 @@ export function checkFields(fields: EditorField[]): { errors: Record<string, str
     } else {
       seen.set(key, index);
     }
+    if (!(row.kind in KIND_LABELS)) {
+      add(errors, row.uid, `Unknown kind "${row.kind}"; one of ${FIELD_KINDS.map((option) => option.kind).join(", ")}.`);
+    }
     if (OPTION_KINDS.has(row.kind)) {
       const values = row.options.map((option) => option.value.trim());
       if (values.length < 2) add(errors, row.uid, "A choice needs at least two options.");

@@ -1,0 +1,151 @@
+// Shapes of the admin endpoints the design screens use (the serializers in
+// cardiocrowd/accounts/serializers.py, cardiocrowd/imaging/, labeling/serializers.py, exports/).
+import type { Schema, Stage } from "../types";
+
+export interface Project {
+  slug: string;
+  name: string;
+  created_at: string;
+  role: "crowd" | "expert" | "admin";
+  date_policy: "shift" | "remove";
+  retain_patient_characteristics: boolean;
+  burned_in_policy: "quarantine" | "mask";
+  pixel_mask_rules: MaskRule[];
+}
+
+export interface MaskRule { modality?: string; x?: number; y?: number; width?: number; height?: number }
+
+export interface Membership { username: string; role: "crowd" | "expert" | "admin"; senior: boolean; created_at: string }
+
+export interface SchemaTemplate { key: string; title: string; description: string; schema: Schema }
+
+export interface PipelineTemplate {
+  key: string;
+  title: string;
+  description: string;
+  stages: { name: string; kind?: string; audience?: string; schema?: string; redundancy?: number }[];
+}
+
+export interface SchemaVersion { name: string; version: number; definition: Schema; created_by: string | null; created_at: string }
+
+export interface ImportProblem { reference: string; reason: string }
+
+export interface ImportJob {
+  id: number;
+  kind: "upload" | "folder" | "dicomweb";
+  status: "queued" | "running" | "succeeded" | "failed";
+  parameters: Record<string, unknown>;
+  created_by: string | null;
+  total: number;
+  done: number;
+  imported: number;
+  duplicates: number;
+  refused: number;
+  quarantined: number;
+  failure_reason: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  problems: ImportProblem[];
+}
+
+export interface DicomWebSource { id: number; name: string; url: string; auth: "none" | "basic" | "bearer"; username: string; secret_env: string }
+
+export interface StudySummary {
+  study_uid: string;
+  patient_pseudonym: string;
+  study_date: string;
+  series_count: number;
+  instance_count: number;
+  quarantined_count: number;
+}
+
+export interface KnownAnswer {
+  task: number;
+  series_uid: string | null;
+  purpose: "gold" | "qualification";
+  value: Record<string, unknown>;
+  explanation: string;
+  source: "admin" | "review";
+  schema_version: number;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface WorkerQuality {
+  worker: string;
+  stage: number;
+  qualification: "not_started" | "in_progress" | "passed" | "failed";
+  qualification_answered: number;
+  qualification_correct: number;
+  gold_answered: number;
+  gold_correct: number;
+  reliability: number;
+  blocked_reason: string;
+  blocked_at: string | null;
+  updated_at: string;
+}
+
+export interface PipelineSettings {
+  instructions: string;
+  qualification_pass_mark: number;
+  reliability_threshold: number;
+  min_gold_for_blocking: number;
+}
+
+export interface InstructionImage { id: number; caption: string; content_type: string; url: string }
+
+export interface ExportFile { name: string; kind: string; content_type: string; size: number; sha256: string; url: string }
+
+export interface Export {
+  id: number;
+  version: number;
+  status: "queued" | "building" | "ready" | "failed";
+  requested_by: string | null;
+  requested_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  error: string;
+  item_count: number;
+  accepted_count: number;
+  rejected_count: number;
+  url: string;
+  files: ExportFile[];
+}
+
+export interface StageDashboard {
+  id: number;
+  name: string;
+  kind: Stage["kind"];
+  audience: Stage["audience"];
+  position: number;
+  tasks: { total: number; open: number; complete: number };
+  answers: number;
+  answers_last_24h: number;
+  throughput: number[];
+  confidence_histogram: number[];
+  mean_confidence: number | null;
+}
+
+export interface ProjectDashboard {
+  generated_at: string;
+  items: { total: number; accepted: number; rejected: number; in_progress: number };
+  stages: StageDashboard[];
+}
+
+export interface AgreementFigure { statistic: string; value: number | null; items: number; ratings: number }
+
+export interface TierComparison { first: string; second: string; items: number; figures: Record<string, number | null> }
+
+export interface FieldAgreement {
+  kind: "categorical" | "number" | "shape";
+  answers: number;
+  fleiss_kappa?: AgreementFigure;
+  krippendorff_alpha?: AgreementFigure;
+  pairs?: number;
+  mean_dice?: number | null;
+  min_dice?: number | null;
+  crowd_vs_expert?: TierComparison[];
+}
+
+export interface StageAgreement { stage: { id: number; name: string }; items: number; fields: Record<string, FieldAgreement> }

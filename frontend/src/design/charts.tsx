@@ -1,0 +1,73 @@
+// Plain SVG bar charts for the dashboard. Each chart is an image with a summary for screen
+// readers, a tooltip per bar, and its numbers in a table below (a chart alone is not accessible).
+import { useId } from "react";
+import { barLayout, niceMax, ticks, yOf, type Plot } from "./chartGeometry";
+
+export interface BarChartProps {
+  title: string;
+  values: number[];
+  labels: string[];
+  /** Label under the first, middle and last bar instead of every one. */
+  sparseLabels?: boolean;
+  /** Labels on the x axis at shares of its length (0: left end, 1: right end) instead of under bars. */
+  xTicks?: { at: number; label: string }[];
+  yLabel: string;
+  width?: number;
+  height?: number;
+  color?: string;
+  summary: string;
+}
+
+const MARGIN = { left: 36, right: 8, top: 8, bottom: 30 };
+
+export function BarChart({ title, values, labels, sparseLabels = false, xTicks, yLabel, width = 360, height = 150,
+  color = "var(--accent)", summary }: BarChartProps) {
+  const id = useId();
+  const plot: Plot = { left: MARGIN.left, top: MARGIN.top, width: width - MARGIN.left - MARGIN.right,
+    height: height - MARGIN.top - MARGIN.bottom };
+  const max = niceMax(Math.max(0, ...values));
+  const bars = barLayout(values, plot, { max, gap: 0.2 });
+  const shownLabels = new Set(sparseLabels ? [0, Math.floor((values.length - 1) / 2), values.length - 1] : values.map((_, index) => index));
+  return (
+    <figure className="chart">
+      <svg viewBox={`0 0 ${width} ${height}`} width="100%" role="img" aria-labelledby={`${id}-title ${id}-summary`}
+        preserveAspectRatio="xMidYMid meet">
+        <title id={`${id}-title`}>{title}</title>
+        <desc id={`${id}-summary`}>{summary}</desc>
+        {ticks(max, 4).map((tick) => (
+          <g key={tick} className="chart-tick">
+            <line x1={plot.left} x2={plot.left + plot.width} y1={yOf(tick, max, plot)} y2={yOf(tick, max, plot)} />
+            <text x={plot.left - 4} y={yOf(tick, max, plot)} dy="0.32em" textAnchor="end">{tick}</text>
+          </g>
+        ))}
+        <text className="chart-axis-label" transform={`translate(10 ${plot.top + plot.height / 2}) rotate(-90)`} textAnchor="middle">
+          {yLabel}
+        </text>
+        {bars.map((bar) => (
+          <rect key={bar.index} x={bar.x} y={bar.y} width={bar.width} height={Math.max(bar.height, bar.value > 0 ? 1 : 0)}
+            fill={color} className="chart-bar">
+            <title>{`${labels[bar.index]}: ${bar.value}`}</title>
+          </rect>
+        ))}
+        <line className="chart-baseline" x1={plot.left} x2={plot.left + plot.width} y1={plot.top + plot.height} y2={plot.top + plot.height} />
+        {xTicks?.map((tick) => (
+          <text key={tick.label} className="chart-label" x={plot.left + tick.at * plot.width} y={plot.top + plot.height + 14}
+            textAnchor={tick.at <= 0 ? "start" : tick.at >= 1 ? "end" : "middle"}>{tick.label}</text>
+        ))}
+        {!xTicks && bars.filter((bar) => shownLabels.has(bar.index)).map((bar) => (
+          <text key={bar.index} className="chart-label" x={bar.x + bar.width / 2} y={plot.top + plot.height + 14}
+            textAnchor={sparseLabels && bar.index === values.length - 1 ? "end" : sparseLabels && bar.index === 0 ? "start" : "middle"}>
+            {labels[bar.index]}
+          </text>
+        ))}
+      </svg>
+      <details className="chart-data">
+        <summary>Numbers <span className="sr-only">of {title}</span></summary>
+        <table>
+          <thead><tr><th scope="col">{sparseLabels ? "Hour" : "Bin"}</th><th scope="col">{yLabel}</th></tr></thead>
+          <tbody>{values.map((value, index) => <tr key={index}><td>{labels[index]}</td><td>{value}</td></tr>)}</tbody>
+        </table>
+      </details>
+    </figure>
+  );
+}
