@@ -54,8 +54,12 @@ export default function Dashboard() {
           ))}
         </>
       )}
-      <Workers base={base} stages={stages.data ?? []} />
-      <LearningCurve />
+      {!dashboard.error && (
+        <>
+          <Workers base={base} stages={stages.data ?? []} />
+          <LearningCurve />
+        </>
+      )}
     </main>
   );
 }

@@ -186,7 +186,7 @@ export default function NewProject() {
           <section className="card design-section" aria-labelledby="new-project-deid">
             <h2 id="new-project-deid">De-identification</h2>
             <p className="muted">Every instance is de-identified on the way in (DICOM PS3.15 basic profile). These choices
-              cannot change once images are imported.</p>
+              are made once, here: they apply to every import of the project.</p>
             <fieldset className="inline-choice">
               <legend>Dates</legend>
               <label className="inline"><input type="radio" name="dates" checked={datePolicy === "shift"} onChange={() => setDatePolicy("shift")} /> Shift per patient (intervals kept)</label>

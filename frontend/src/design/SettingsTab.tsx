@@ -1,7 +1,7 @@
 // Settings: the workers' instructions (Markdown, previewed as workers see them) with example
 // images, the worker-quality rules, the project's members, and its de-identification settings.
 import { useEffect, useState } from "react";
-import { api, ApiError } from "../api";
+import { api, ApiError, getBootstrap } from "../api";
 import { useApi } from "../common/hooks";
 import { Markdown } from "../common/Markdown";
 import type { InstructionImage, Membership, PipelineSettings } from "./apiTypes";
@@ -238,8 +238,12 @@ function Members({ base }: { base: string }) {
                 <td>{member.username}</td>
                 <td>
                   <select aria-label={`Role of ${member.username}`} value={member.role}
-                    onChange={(event) => void save({ username: member.username, role: event.target.value as Membership["role"],
-                      senior: event.target.value === "expert" && member.senior })}>
+                    onChange={(event) => {
+                      const role = event.target.value as Membership["role"];
+                      if (member.username === getBootstrap().user.username && role !== "admin"
+                        && !window.confirm("You would no longer be an admin of this project. Go on?")) return;
+                      void save({ username: member.username, role, senior: role === "expert" && member.senior });
+                    }}>
                     <option value="crowd">crowd worker</option>
                     <option value="expert">expert</option>
                     <option value="admin">admin</option>
