@@ -121,7 +121,7 @@ function StagePanel({ stage }: { stage: StageDashboard }) {
 }
 
 function figure(value: AgreementFigure | undefined): string {
-  if (!value) return "—";
+  if (!value || (value.value === null && value.items === 0)) return "—";
   return value.value === null ? "undefined" : value.value.toFixed(2);
 }
 
