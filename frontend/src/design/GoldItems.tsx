@@ -7,12 +7,11 @@ import { useApi, useShortcuts } from "../common/hooks";
 import { describeValue, serializeAnswer, type Draft, type DraftValue } from "../labeling/answers";
 import { SchemaForm } from "../labeling/SchemaForm";
 import { applyDrawing, brushField, DRAWING_KIND, maskOf, shapesOf } from "../labeling/shapes";
-import { assignShortcuts } from "../labeling/shortcuts";
+import { assignShortcuts, shortcutAction } from "../labeling/shortcuts";
 import type { InstanceRef, Schema, Stage } from "../types";
 import { Viewer, type ViewerHandle, type ViewerPosition, type ViewerTool } from "../viewer/Viewer";
 import type { KnownAnswer, SchemaVersion } from "./apiTypes";
 import { describeSeries, instancesFromQido, shortUid, type SeriesRow } from "./dicom";
-import { shortcutAction } from "./shortcutAction";
 import { ErrorNotice, formatDate, Loading, messageOf, Section, stageLabel, StatusNotice, useDesign, useSeries } from "./parts";
 
 export default function GoldItems() {

@@ -1,6 +1,7 @@
 // The pipeline: its stages in order, each stage's settings (PATCH) and routing rules (a rule
 // builder, PUT), a form to add a stage at the end, and whole pipelines from templates.
 import { useEffect, useMemo, useState } from "react";
+import { SKIP_REASONS } from "../labeling/answers";
 import { api, ApiError } from "../api";
 import { useApi } from "../common/hooks";
 import { optionsOf } from "../labeling/answers";
@@ -8,7 +9,7 @@ import type { Field, Schema, Stage } from "../types";
 import type { PipelineTemplate, SchemaVersion } from "./apiTypes";
 import { ErrorNotice, Loading, messageOf, Section, stageLabel, StatusNotice, useDesign } from "./parts";
 import {
-  checkRules, cleanList, COMMON_SKIP_REASONS, describeRule, newRule, rulesFromJson, rulesToJson, splitList, VERDICT_FIELD,
+  checkRules, cleanList, describeRule, newRule, rulesFromJson, rulesToJson, splitList, VERDICT_FIELD,
   VERDICT_VALUES, type EditorRule,
 } from "./routingModel";
 import { move, parseNumber } from "./schemaModel";
@@ -352,13 +353,13 @@ function RuleEditor({ rule, index, count, stage, stages, fields, description, pr
         <div className="condition">
           <label className="inline">
             <input type="checkbox" checked={rule.skippedAs !== null}
-              onChange={(event) => onChange({ skippedAs: event.target.checked ? [COMMON_SKIP_REASONS[0]] : null })} /> An answer was skipped as
+              onChange={(event) => onChange({ skippedAs: event.target.checked ? [SKIP_REASONS[0]] : null })} /> An answer was skipped as
           </label>
           {rule.skippedAs !== null && (
             <>
               <input aria-label={`Skip reasons of ${name}, separated by commas`} list={id("reasons")} size={28}
                 value={rule.skippedAs.join(",")} onChange={(event) => onChange({ skippedAs: splitList(event.target.value) })} />
-              <datalist id={id("reasons")}>{COMMON_SKIP_REASONS.map((reason) => <option key={reason} value={reason} />)}</datalist>
+              <datalist id={id("reasons")}>{SKIP_REASONS.map((reason) => <option key={reason} value={reason} />)}</datalist>
             </>
           )}
         </div>

@@ -15,7 +15,6 @@ export interface EditorRule {
   extra: Record<string, unknown>;
 }
 
-export const COMMON_SKIP_REASONS = ["poor image quality", "not the view or structure asked for", "cannot tell"];
 
 /** The field reviewers' verdicts are routed on in review and adjudication stages. */
 export const VERDICT_FIELD = "_verdict";

@@ -9,14 +9,12 @@ import { Markdown } from "../common/Markdown";
 import type { AnswerResponse, Schema, TaskPayload } from "../types";
 import { Viewer, type ViewerHandle, type ViewerPosition, type ViewerTool } from "../viewer/Viewer";
 import { warmTask } from "../viewer/warm";
-import { describeValue, serializeAnswer, type Draft, type DraftValue } from "./answers";
+import { describeValue, serializeAnswer, SKIP_REASONS, type Draft, type DraftValue } from "./answers";
 import type { Calibration } from "./geometry";
 import { SchemaForm } from "./SchemaForm";
 import { applyDrawing, brushField, DRAWING_KIND, maskOf, shapesOf } from "./shapes";
-import { assignShortcuts, keyLabel } from "./shortcuts";
+import { assignShortcuts, keyLabel, shortcutAction } from "./shortcuts";
 import { useHistory } from "./useHistory";
-
-export const SKIP_REASONS = ["poor image quality", "not the view or structure asked for", "cannot tell"];
 
 interface Standing {
   requires_qualification: boolean;
@@ -280,24 +278,11 @@ export default function LabelingScreen() {
     if ((event.ctrlKey || event.metaKey) && key === "z") { event.preventDefault(); event.shiftKey ? history.redo() : history.undo(); return; }
     if ((event.ctrlKey || event.metaKey) && key === "y") { event.preventDefault(); history.redo(); return; }
     if (event.ctrlKey || event.metaKey) return;
-    const target = shortcuts.byKey.get(key);
-    if (target) {
+    const action = shortcutAction(schema, shortcuts, draft, key, position);
+    if (action) {
       event.preventDefault();
-      const field = schema.fields.find((candidate) => candidate.key === target.field)!;
-      if (target.option !== undefined) {
-        if (field.kind === "multiple_choice") {
-          const chosen = (draft[field.key] as string[] | undefined) ?? [];
-          change(field.key, chosen.includes(target.option) ? chosen.filter((item) => item !== target.option)
-            : [...chosen, target.option]);
-        } else {
-          change(field.key, target.option);
-        }
-      } else if (target.frameLabel && position) {
-        const current = (draft[field.key] as Record<string, unknown> | undefined) ?? {};
-        change(field.key, { ...current, [target.frameLabel]: position.frame, instance: position.instance } as DraftValue);
-      } else {
-        setActiveField((current) => (current === field.key ? null : field.key));
-      }
+      if (action.kind === "set") change(action.field, action.value);
+      else setActiveField((current) => (current === action.field ? null : action.field));
       return;
     }
     switch (key) {

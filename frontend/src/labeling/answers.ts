@@ -9,6 +9,8 @@ export const SPATIAL_KINDS: ReadonlySet<FieldKind> = new Set([
 ]);
 export const CHOICE_KINDS: ReadonlySet<FieldKind> = new Set(["single_choice", "multiple_choice", "yes_no_unsure"]);
 export const YES_NO_UNSURE = ["yes", "no", "unsure"] as const;
+/** The reasons a worker picks from to skip a task (routing rules can send such items on: skipped_as). */
+export const SKIP_REASONS = ["poor image quality", "not the view or structure asked for", "cannot tell"];
 
 /** What the screen holds while the worker answers: numbers as typed, shapes in image pixels. */
 export type DraftValue = string | string[] | ShapeValue | BoxValue | MaskValue | FramesValue | null | undefined;

@@ -1,7 +1,7 @@
 // Keyboard shortcuts for every choice and tool of a schema: the admin's where given, otherwise
 // free keys from a pool that avoids the keys the screen itself uses.
 import type { Schema } from "../types";
-import { optionsOf, SPATIAL_KINDS } from "./answers";
+import { optionsOf, SPATIAL_KINDS, type Draft, type DraftValue } from "./answers";
 
 /** Keys the labeling screen keeps for itself (see LabelingScreen's key map). */
 export const RESERVED_KEYS = new Set([" ", "arrowleft", "arrowright", "enter", "escape", "r", "v", "p", "z", "b", "x",
@@ -63,4 +63,33 @@ export function assignShortcuts(schema: Schema): Shortcuts {
 
 export function keyLabel(key: string | undefined): string {
   return key ? key.toUpperCase() : "";
+}
+
+/** What a shortcut does to the answer being entered: pick or toggle a choice, mark a frame at the
+ * frame shown, or pick a drawing tool. Null for a key that is no shortcut of the schema. */
+export type ShortcutAction =
+  | { kind: "set"; field: string; value: DraftValue }
+  | { kind: "tool"; field: string }
+  | null;
+
+export function shortcutAction(schema: Schema, shortcuts: Shortcuts, draft: Draft, key: string,
+  position: { instance: string; frame: number } | null): ShortcutAction {
+  const target = shortcuts.byKey.get(key.toLowerCase());
+  const field = target ? schema.fields.find((candidate) => candidate.key === target.field) : undefined;
+  if (!target || !field) return null;
+  if (target.option !== undefined) {
+    if (field.kind === "multiple_choice") {
+      const chosen = (draft[field.key] as string[] | undefined) ?? [];
+      return { kind: "set", field: field.key, value: chosen.includes(target.option)
+        ? chosen.filter((item) => item !== target.option) : [...chosen, target.option] };
+    }
+    return { kind: "set", field: field.key, value: target.option };
+  }
+  if (target.frameLabel) {
+    if (!position) return null;
+    const current = (draft[field.key] as Record<string, unknown> | undefined) ?? {};
+    return { kind: "set", field: field.key,
+      value: { ...current, [target.frameLabel]: position.frame, instance: position.instance } as DraftValue };
+  }
+  return { kind: "tool", field: field.key };
 }

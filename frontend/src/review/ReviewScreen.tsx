@@ -9,7 +9,7 @@ import { describeValue, draftFromAnswer, serializeAnswer, visibleFields, type Dr
 import { formatCountdown, useLeaseCountdown } from "../labeling/LabelingScreen";
 import { SchemaForm } from "../labeling/SchemaForm";
 import { applyDrawing, brushField, CONSENSUS_COLOR, DRAWING_KIND, maskOf, shapesOf, WORKER_COLORS } from "../labeling/shapes";
-import { assignShortcuts } from "../labeling/shortcuts";
+import { assignShortcuts, shortcutAction } from "../labeling/shortcuts";
 import { useHistory } from "../labeling/useHistory";
 import type { AnswerValue, StageOutcome, TaskPayload } from "../types";
 import { Viewer, type ViewerHandle, type ViewerPosition, type ViewerTool } from "../viewer/Viewer";
@@ -164,14 +164,11 @@ export default function ReviewScreen() {
     }
     if (event.ctrlKey || event.metaKey) return;
     if (mode === "correct") {
-      const target = shortcuts.byKey.get(key);
-      if (target) {
+      const action = shortcutAction(schema, shortcuts, history.current, key, position);
+      if (action) {
         event.preventDefault();
-        if (target.option !== undefined) change(target.field, target.option);
-        else if (target.frameLabel && position) {
-          const current = (history.current[target.field] as Record<string, unknown> | undefined) ?? {};
-          change(target.field, { ...current, [target.frameLabel]: position.frame, instance: position.instance } as DraftValue);
-        } else setActiveField((current) => (current === target.field ? null : target.field));
+        if (action.kind === "set") change(action.field, action.value);
+        else setActiveField((current) => (current === action.field ? null : action.field));
         return;
       }
       if (key === "enter") { event.preventDefault(); submitCorrection(); return; }

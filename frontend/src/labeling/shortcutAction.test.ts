@@ -1,6 +1,6 @@
-import { assignShortcuts } from "../labeling/shortcuts";
+import { assignShortcuts } from "./shortcuts";
 import type { Schema } from "../types";
-import { shortcutAction } from "./shortcutAction";
+import { shortcutAction } from "./shortcuts";
 
 const schema: Schema = { fields: [
   { key: "view", kind: "single_choice", options: [{ value: "A4C", shortcut: "4" }, { value: "PLAX", shortcut: "1" }] },
