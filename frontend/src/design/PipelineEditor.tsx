@@ -1,10 +1,9 @@
 // The pipeline: its stages in order, each stage's settings (PATCH) and routing rules (a rule
 // builder, PUT), a form to add a stage at the end, and whole pipelines from templates.
 import { useEffect, useMemo, useState } from "react";
-import { SKIP_REASONS } from "../labeling/answers";
 import { api, ApiError } from "../api";
 import { useApi } from "../common/hooks";
-import { optionsOf } from "../labeling/answers";
+import { optionsOf, SKIP_REASONS } from "../labeling/answers";
 import type { Field, Schema, Stage } from "../types";
 import type { PipelineTemplate, SchemaVersion } from "./apiTypes";
 import { ErrorNotice, Loading, messageOf, Section, stageLabel, StatusNotice, useDesign } from "./parts";
