@@ -32,6 +32,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "call":
+        item.failed_call = outcome.get_result().failed  # browser_for screenshots every page of a failed test
+
+
 @pytest.fixture(scope="session")
 def built_app() -> dict:
     try:
@@ -60,7 +67,7 @@ def artifacts() -> Path:
 def browser_for(playwright_instance, live_server, built_app, artifacts, request):
     """browser_for(name) → a signed-out page in a fresh Chromium profile of its own (one per person),
     at 1366×768; console errors are collected on page.errors."""
-    contexts, profiles = [], []
+    contexts, profiles, pages = [], [], {}
 
     def open_browser(name: str):
         profile = tempfile.mkdtemp(prefix=f"chromium-{name}-")
@@ -73,9 +80,13 @@ def browser_for(playwright_instance, live_server, built_app, artifacts, request)
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
         page.base_url = live_server.url
+        pages[name] = page
         return page
 
     yield open_browser
+    if getattr(request.node, "failed_call", False):
+        for name, page in pages.items():
+            page.screenshot(path=str(artifacts / f"FAILED-{request.node.name}-{name}.png"))
     for context in contexts:
         context.close()
     for profile in profiles:

@@ -6,7 +6,7 @@ import { api, ApiError } from "../api";
 import { useApi, useShortcuts } from "../common/hooks";
 import { describeValue, serializeAnswer, type Draft, type DraftValue } from "../labeling/answers";
 import { SchemaForm } from "../labeling/SchemaForm";
-import { applyDrawing, brushField, DRAWING_KIND, maskOf, shapesOf } from "../labeling/shapes";
+import { applyDrawing, brushField, DRAWING_KIND, lockWhileDrawing, maskOf, shapesOf } from "../labeling/shapes";
 import { assignShortcuts, shortcutAction } from "../labeling/shortcuts";
 import type { InstanceRef, Schema, Stage } from "../types";
 import { Viewer, type ViewerHandle, type ViewerPosition, type ViewerTool } from "../viewer/Viewer";
@@ -142,8 +142,8 @@ function GoldForm({ stage, schema, base, taken, onAdded }: {
   const shortcuts = useMemo(() => assignShortcuts(schema), [schema]);
   const brush = useMemo(() => brushField(schema), [schema]);
   const defaultInstance = instances[0]?.sop_instance_uid ?? "";
-  const shapes = useMemo(() => shapesOf(schema, draft as Record<string, unknown>, { prefix: "draft", locked: false, defaultInstance }),
-    [schema, draft, defaultInstance]);
+  const shapes = useMemo(() => lockWhileDrawing(shapesOf(schema, draft as Record<string, unknown>,
+    { prefix: "draft", locked: false, defaultInstance }), activeField), [schema, draft, defaultInstance, activeField]);
   const active = schema.fields.find((field) => field.key === activeField) ?? null;
   const tool: ViewerTool = !active ? navigation
     : active.kind === "brush_mask" ? (erasing ? "eraser" : "brush") : DRAWING_KIND[active.kind] ?? navigation;

@@ -12,7 +12,7 @@ import { warmTask } from "../viewer/warm";
 import { describeValue, serializeAnswer, SKIP_REASONS, type Draft, type DraftValue } from "./answers";
 import type { Calibration } from "./geometry";
 import { SchemaForm } from "./SchemaForm";
-import { applyDrawing, brushField, DRAWING_KIND, maskOf, shapesOf } from "./shapes";
+import { applyDrawing, brushField, DRAWING_KIND, lockWhileDrawing, maskOf, shapesOf } from "./shapes";
 import { assignShortcuts, keyLabel, shortcutAction } from "./shortcuts";
 import { useHistory } from "./useHistory";
 
@@ -159,8 +159,8 @@ export default function LabelingScreen() {
   const shortcuts = useMemo(() => assignShortcuts(schema), [schema]);
   const brush = useMemo(() => brushField(schema), [schema]);
   const defaultInstance = task?.instances[0]?.sop_instance_uid ?? "";
-  const shapes = useMemo(() => shapesOf(schema, draft as Record<string, unknown>,
-    { prefix: "draft", locked: false, defaultInstance }), [schema, draft, defaultInstance]);
+  const shapes = useMemo(() => lockWhileDrawing(shapesOf(schema, draft as Record<string, unknown>,
+    { prefix: "draft", locked: false, defaultInstance }), activeField), [schema, draft, defaultInstance, activeField]);
   const active = schema.fields.find((field) => field.key === activeField) ?? null;
   const tool: ViewerTool = !active ? navigation
     : active.kind === "brush_mask" ? (erasing ? "eraser" : "brush") : DRAWING_KIND[active.kind] ?? navigation;

@@ -1,5 +1,5 @@
 import type { Schema } from "../types";
-import { applyDrawing, shapesOf } from "./shapes";
+import { applyDrawing, lockWhileDrawing, shapesOf } from "./shapes";
 
 const schema: Schema = { fields: [
   { key: "view", kind: "single_choice", options: [{ value: "A4C" }, { value: "PLAX" }] },
@@ -62,5 +62,17 @@ describe("shapesOf", () => {
     ]);
     expect(shapes.every((shape) => shape.locked && shape.color === "#f00" && shape.instance === "1.2")).toBe(true);
     expect(shapes[0].label).toBe("W1 LV");
+  });
+});
+
+describe("lockWhileDrawing", () => {
+  it("locks only the active field's own shapes", () => {
+    const answer = { lv: { frame: 1, points: square }, apex: { frame: 1, points: [[1, 1], [2, 2]] } };
+    const shapes = shapesOf(schema, answer, { prefix: "draft", locked: false, defaultInstance: "1.2" });
+
+    const locked = lockWhileDrawing(shapes, "apex").filter((shape) => shape.locked).map((shape) => shape.id);
+
+    expect(locked).toEqual(["draft:apex:0", "draft:apex:1"]);
+    expect(lockWhileDrawing(shapes, null)).toBe(shapes);
   });
 });

@@ -42,6 +42,14 @@ export function shapesOf(schema: Schema, answer: Record<string, unknown>, option
   return shapes;
 }
 
+/** While a field's tool is in hand its own shape is locked, so that the worker's next stroke draws
+ * anew (and replaces it) instead of grabbing the old outline; put the tool down to drag handles. */
+export function lockWhileDrawing(shapes: OverlayShape[], activeField: string | null): OverlayShape[] {
+  if (!activeField) return shapes;
+  return shapes.map((shape) => (shape.id === `draft:${activeField}` || shape.id.startsWith(`draft:${activeField}:`)
+    ? { ...shape, locked: true } : shape));
+}
+
 /** The field a new drawing is for: the active field, when its tool drew it. */
 export function fieldForDrawing(schema: Schema, activeField: string | null, kind: DrawingKind): Field | null {
   const field = schema.fields.find((candidate) => candidate.key === activeField);

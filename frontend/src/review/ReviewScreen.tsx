@@ -8,7 +8,9 @@ import { useApi, useShortcuts } from "../common/hooks";
 import { describeValue, draftFromAnswer, serializeAnswer, visibleFields, type Draft, type DraftValue } from "../labeling/answers";
 import { formatCountdown, useLeaseCountdown } from "../labeling/LabelingScreen";
 import { SchemaForm } from "../labeling/SchemaForm";
-import { applyDrawing, brushField, CONSENSUS_COLOR, DRAWING_KIND, maskOf, shapesOf, WORKER_COLORS } from "../labeling/shapes";
+import {
+  applyDrawing, brushField, CONSENSUS_COLOR, DRAWING_KIND, lockWhileDrawing, maskOf, shapesOf, WORKER_COLORS,
+} from "../labeling/shapes";
 import { assignShortcuts, shortcutAction } from "../labeling/shortcuts";
 import { useHistory } from "../labeling/useHistory";
 import type { AnswerValue, StageOutcome, TaskPayload } from "../types";
@@ -69,12 +71,12 @@ export default function ReviewScreen() {
       shapesOf(schema, answer.value, { prefix: answer.worker, color: WORKER_COLORS[index % WORKER_COLORS.length],
         locked: true, label: answer.worker, defaultInstance }));
     if (mode === "correct") {
-      return [...overlays, ...shapesOf(schema, history.current as Record<string, unknown>,
-        { prefix: "draft", color: CONSENSUS_COLOR, locked: false, label: "Correction", defaultInstance })];
+      return [...overlays, ...lockWhileDrawing(shapesOf(schema, history.current as Record<string, unknown>,
+        { prefix: "draft", color: CONSENSUS_COLOR, locked: false, label: "Correction", defaultInstance }), activeField)];
     }
     return hidden.has("consensus") ? overlays : [...overlays, ...shapesOf(schema, consensusAnswer,
       { prefix: "consensus", color: CONSENSUS_COLOR, locked: true, label: "Consensus", defaultInstance })];
-  }, [task, root, hidden, schema, mode, history, consensusAnswer, defaultInstance]);
+  }, [task, root, hidden, schema, mode, history, consensusAnswer, defaultInstance, activeField]);
 
   const start = useCallback((payload: TaskPayload) => {
     setTask(payload);

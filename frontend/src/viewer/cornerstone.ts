@@ -79,6 +79,7 @@ async function fetchInstance(ref: InstanceRef, signal?: AbortSignal): Promise<Lo
   const body = await response.json();
   const metadata = (Array.isArray(body) ? body[0] : body) as DicomJson;
   if (!metadata["00080060"]) metadata["00080060"] = { vr: "CS", Value: ["OT"] }; // the loader needs a Modality
+  inlinePaletteValues(metadata);
   const frames = Number(firstValue(metadata, "00280008") ?? ref.frames ?? 1) || 1;
   const imageIds = Array.from({ length: frames }, (_, index) => `wadors:${ref.url}/frames/${index + 1}`);
   for (const imageId of imageIds) wadors.metaDataManager.add(imageId, metadata as never);
@@ -89,6 +90,20 @@ async function fetchInstance(ref: InstanceRef, signal?: AbortSignal): Promise<Lo
     calibration: calibrationFromMetadata(metadata),
     framesPerSecond: framesPerSecond(metadata, ref.frame_time_ms),
   };
+}
+
+const PALETTE_DATA = ["00281201", "00281202", "00281203"];
+
+/** Palette colour lookup tables arrive as DICOM JSON InlineBinary (little-endian 16-bit words);
+ * Cornerstone's WADO-RS metadata reads them only as a Value list, so decode them in place. */
+export function inlinePaletteValues(metadata: DicomJson): void {
+  for (const tag of PALETTE_DATA) {
+    const element = metadata[tag] as { vr?: string; Value?: unknown[]; InlineBinary?: string } | undefined;
+    if (!element?.InlineBinary || element.Value) continue;
+    const bytes = Uint8Array.from(atob(element.InlineBinary), (character) => character.charCodeAt(0));
+    const view = new DataView(bytes.buffer);
+    element.Value = Array.from({ length: bytes.length >> 1 }, (_, index) => view.getUint16(index * 2, true));
+  }
 }
 
 export function stackOf(instances: LoadedInstance[]): StackEntry[] {
