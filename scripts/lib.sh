@@ -59,7 +59,7 @@ ensure_frontend() {
     (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
     echo "$lock" > "$lock_stamp"
   fi
-  local sources; sources="$(cd frontend && { echo "$lock"; find src index.html vite.config.ts tsconfig.json -type f 2>/dev/null \
+  local sources; sources="$(cd frontend && { echo "$lock"; find src vite.config.ts tsconfig.json package.json -type f \
     | sort | xargs sha256sum; } | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$build_stamp" 2>/dev/null)" != "$sources" ]; then
     echo "building the browser app…"
