@@ -107,10 +107,20 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+MEASURED: dict[str, dict] = {}
+
+
 def record_figures(name: str, figures: dict) -> None:
-    """Print measured figures and keep them with the artifacts (figures.json)."""
+    """Keep measured figures with the artifacts (figures.json); the run's summary prints them."""
+    MEASURED[name] = figures
     path = ARTIFACTS / "figures.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     known[name] = figures
     path.write_text(json.dumps(known, indent=2))
-    print(f"\n{name}: {json.dumps(figures)}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("browser figures")
+        for name, figures in MEASURED.items():
+            terminalreporter.write_line(f"{name}: {json.dumps(figures)}")
