@@ -85,8 +85,9 @@ def main() -> int:
                             capture_output=True, text=True, check=True).stdout
     logs = {name: open(folder / f"{name}.log", "ab") for name in ("worker", "web")}
     children = [
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", "default",
-                          "--concurrency", "2", "--loglevel", "INFO"],
+        subprocess.Popen([sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", "default,gpu",
+                          "--concurrency", "2", "--loglevel", "INFO", "-B", "--schedule",
+                          str(folder / "celerybeat-schedule")],
                          cwd=REPOSITORY, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT),
         subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:cardiocrowd.gunicorn_conf",
                           "cardiocrowd.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",

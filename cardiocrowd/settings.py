@@ -175,14 +175,20 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# CPU work queue; a deployment (or a benchmark) may name its own. The GPU queue comes with training.
+# CPU work queue; a deployment (or a benchmark) may name its own.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "default")
 # Whole-stage consensus runs (labeling/estimation.py) go to CONSENSUS_QUEUE; with GPU workers, a
 # stage of at least CONSENSUS_GPU_MIN_ANSWERS answers goes to CONSENSUS_GPU_QUEUE instead.
 CONSENSUS_QUEUE = env_str("CONSENSUS_QUEUE", CELERY_TASK_DEFAULT_QUEUE)
 CONSENSUS_GPU_QUEUE = env_str("CONSENSUS_GPU_QUEUE", "")
 CONSENSUS_GPU_MIN_ANSWERS = env_int("CONSENSUS_GPU_MIN_ANSWERS", 500_000)
+# Training, pretraining and scoring runs (training/tasks.py) go to TRAINING_QUEUE: a worker pool on
+# GPU machines consumes it (and uses cuda); any worker that consumes it trains on its CPU.
+TRAINING_QUEUE = env_str("TRAINING_QUEUE", "gpu")
+TRAINING_PRETRAIN_EPOCHS = env_int("TRAINING_PRETRAIN_EPOCHS", 60)
 CELERY_TASK_ROUTES = {
+    "training.tasks.execute_run_task": {"queue": TRAINING_QUEUE},
+    "training.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
     "labeling.tasks.reestimate_stage_task": {"queue": CONSENSUS_QUEUE},
     "cardiocrowd.imaging.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
     "labeling.tasks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
@@ -193,6 +199,9 @@ CELERY_BEAT_SCHEDULE = {
     # Worker reliabilities improve as gold and overlap grow: re-learn them where answers came in.
     "reestimate-consensus": {"task": "labeling.tasks.reestimate_due_stages_task",
                              "schedule": float(env_int("CONSENSUS_REESTIMATE_SECONDS", 900))},
+    # Models retrain after every N new consensus labels (their spec says N) or on their schedule.
+    "retrain-models": {"task": "training.tasks.retrain_due_models_task",
+                       "schedule": float(env_int("TRAINING_CHECK_SECONDS", 60))},
 }
 
 LOGGING = {

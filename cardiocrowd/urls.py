@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/", include(imaging_api)),
     path("api/", include("labeling.urls")),
     path("api/", include("exports.urls")),
+    path("api/", include("training.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("dicomweb/<slug:slug>/", include(dicomweb_urlpatterns)),
