@@ -189,14 +189,16 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: tor
     return (per_example * weights).sum() / weights.sum().clamp(min=1e-12)
 
 
-def train(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, config: TrainConfig,
-          *, task: str = "classification", progress: Progress | None = None, should_stop: ShouldStop | None = None
-          ) -> list[float]:
+def train(model: nn.Module, images: torch.Tensor | None, targets: torch.Tensor, weights: torch.Tensor,
+          config: TrainConfig, *, task: str = "classification", progress: Progress | None = None,
+          should_stop: ShouldStop | None = None, embeddings: torch.Tensor | None = None) -> list[float]:
     """Fit `model` to (images, targets) with per-example `weights`. Targets: class probabilities
     (N × K) for classification, values (N × 1, standardized by the caller) for regression,
-    probability maps (N × K × H × W) for segmentation. Returns the mean loss per epoch.
-    Raises Cancelled when `should_stop` says so (checked every batch), ValueError on empty data."""
-    if len(images) == 0:
+    probability maps (N × K × H × W) for segmentation. Fitting the head alone, the images'
+    `embeddings` may be given instead (the encoder is fixed, so they are what it would compute).
+    Returns the mean loss per epoch. Raises Cancelled when `should_stop` says so (checked every
+    batch), ValueError on empty data."""
+    if len(targets) == 0:
         raise ValueError("no labeled examples to train on")
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
@@ -207,9 +209,7 @@ def train(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, weights
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     dice = DiceLoss(softmax=True, reduction="none") if task == "segmentation" else None
     if head_only:  # the encoder is fixed: embed once, then fit the head on the embeddings
-        model.eval()
-        with torch.no_grad():
-            inputs = torch.cat([model.embed(batch.to(device)) for batch in images.split(256)])
+        inputs = (embeddings if embeddings is not None else embed(model, images, device=config.device)).to(device)
     else:
         inputs = images.to(device)
     targets, weights = targets.to(device), weights.to(device, dtype=torch.float32)
@@ -330,17 +330,26 @@ class Outputs:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, *, task: str = "classification", mc_samples: int = 0,
-            batch_size: int = 256, device: str = "cpu") -> Outputs:
-    """Outputs of `model` on `images`; with `mc_samples`, that many dropout-on passes as well (the
-    dropout sits after the embedding, so the encoder runs once per image)."""
+def embed(model: LabelNet, images: torch.Tensor, *, batch_size: int = 256, device: str = "cpu") -> torch.Tensor:
+    """The encoder's (standardized) embeddings of `images`."""
     model.to(device).eval()
-    probabilities, embeddings, samples = [], [], []
-    for batch in images.split(batch_size):
+    return torch.cat([model.embed(batch.to(device)).cpu() for batch in images.split(batch_size)])
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor | None, *, task: str = "classification", mc_samples: int = 0,
+            batch_size: int = 256, device: str = "cpu", embeddings: torch.Tensor | None = None) -> Outputs:
+    """Outputs of `model` on `images` (or, for a LabelNet, on their `embeddings` when known); with
+    `mc_samples`, that many dropout-on passes as well (the dropout sits after the embedding, so the
+    encoder runs once per image)."""
+    model.to(device).eval()
+    probabilities, embedded, samples = [], [], []
+    batches = embeddings.split(batch_size) if embeddings is not None else images.split(batch_size)
+    for batch in batches:
         batch = batch.to(device)
         if isinstance(model, LabelNet):
-            embedding = model.embed(batch)
-            embeddings.append(embedding.cpu())
+            embedding = batch if embeddings is not None else model.embed(batch)
+            embedded.append(embedding.cpu())
             logits = model.head(embedding)
             probabilities.append(_activate(task, logits).cpu())
             if mc_samples:
@@ -351,7 +360,7 @@ def predict(model: nn.Module, images: torch.Tensor, *, task: str = "classificati
         else:
             probabilities.append(_activate(task, model(batch)).cpu())
     return Outputs(probabilities=torch.cat(probabilities).numpy(),
-                   embeddings=torch.cat(embeddings).numpy() if embeddings else None,
+                   embeddings=torch.cat(embedded).numpy() if embedded else None,
                    mc_probabilities=torch.cat(samples, dim=1).numpy() if samples else None)
 
 

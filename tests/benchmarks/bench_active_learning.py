@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from training.learning import (  # noqa: E402
     PretrainConfig,
     TrainConfig,
     classification_metrics,
+    embed,
     predict,
     pretrain_contrastive,
     train,
@@ -60,48 +62,49 @@ def load() -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
             as_images(data["test_images"]), data["test_labels"].ravel().astype(np.int64))
 
 
-def fit_head(encoder_state: dict, images: torch.Tensor, labels: np.ndarray, seed: int) -> LabelNet:
+class Encoder:
+    """A pretrained encoder and its embeddings of the pool and the test split: the encoder stays fixed
+    while labels are few, so what it computes is computed once (train and predict take embeddings)."""
+
+    def __init__(self, state: dict, pool: torch.Tensor, test: torch.Tensor) -> None:
+        self.state = state
+        model = self.model()
+        self.pool, self.test = embed(model, pool), embed(model, test)
+
+    def model(self) -> LabelNet:
+        model = LabelNet(SPEC)
+        model.load_state_dict(self.state)
+        return model
+
+
+def fit_head(encoder: Encoder, items: list[int] | np.ndarray, labels: np.ndarray, seed: int) -> LabelNet:
     """A fresh head on the pretrained encoder, fitted on the labels asked for so far."""
-    model = LabelNet(SPEC)
-    model.load_state_dict(encoder_state)
+    model = encoder.model()
     torch.nn.init.normal_(model.head.weight, std=0.01)
     torch.nn.init.zeros_(model.head.bias)
     targets = torch.nn.functional.one_hot(torch.as_tensor(labels), SPEC.classes).float()
-    train(model, images, targets, torch.ones(len(labels)), TrainConfig(**{**HEAD.__dict__, "seed": seed}))
+    train(model, None, targets, torch.ones(len(labels)), replace(HEAD, seed=seed), embeddings=encoder.pool[items])
     return model
 
 
-def active_learning_curve(strategy: str, encoder_state: dict, pool: torch.Tensor, pool_labels: np.ndarray,
-                          test: torch.Tensor, test_labels: np.ndarray, *, seed: int, batch: int, budget: int
-                          ) -> list[list[float]]:
+def active_learning_curve(strategy: str, encoder: Encoder, pool_labels: np.ndarray, test_labels: np.ndarray, *,
+                          seed: int, batch: int, budget: int) -> list[list[float]]:
     rng = np.random.default_rng(seed)
     labeled: list[int] = []
-    model, outputs, curve = None, None, []
+    outputs, curve = None, []
     while len(labeled) < budget:
         selection = select_batch(
-            strategy, n_items=len(pool), labeled=labeled, batch_size=batch, rng=rng, n_classes=SPEC.classes,
+            strategy, n_items=len(pool_labels), labeled=labeled, batch_size=batch, rng=rng, n_classes=SPEC.classes,
             probabilities=None if outputs is None else outputs.probabilities,
             mc_probabilities=None if outputs is None else outputs.mc_probabilities,
-            embeddings=_embeddings(encoder_state, pool) if outputs is None else outputs.embeddings)
+            embeddings=encoder.pool.numpy() if outputs is None else outputs.embeddings)
         labeled += selection.batch  # the labels of these items are revealed now
-        model = fit_head(encoder_state, pool[labeled], pool_labels[labeled], seed)
-        outputs = predict(model, pool, mc_samples=MC_SAMPLES if strategy == "bald" else 0)
-        accuracy = classification_metrics(predict(model, test).probabilities, test_labels)["accuracy"]
+        model = fit_head(encoder, labeled, pool_labels[labeled], seed)
+        outputs = predict(model, None, embeddings=encoder.pool, mc_samples=MC_SAMPLES if strategy == "bald" else 0)
+        accuracy = classification_metrics(predict(model, None, embeddings=encoder.test).probabilities,
+                                          test_labels)["accuracy"]
         curve.append([len(labeled), accuracy])
     return curve
-
-
-_EMBEDDINGS: dict[int, np.ndarray] = {}
-
-
-def _embeddings(encoder_state: dict, pool: torch.Tensor) -> np.ndarray:
-    """The pretrained encoder's embeddings of the pool (what a strategy sees before any label)."""
-    key = id(encoder_state)
-    if key not in _EMBEDDINGS:
-        model = LabelNet(SPEC)
-        model.load_state_dict(encoder_state)
-        _EMBEDDINGS[key] = predict(model, pool).embeddings
-    return _EMBEDDINGS[key]
 
 
 def labels_to_reach(curve: list[list[float]], target: float) -> int | None:
@@ -129,27 +132,29 @@ def main() -> None:
         pretrain_contrastive(model, pool, PretrainConfig(epochs=arguments.pretrain_epochs, seed=pretrain_seed,
                                                          device=device))
         pretrain_seconds.append(time.perf_counter() - clock)
-        encoders.append({key: value.cpu() for key, value in model.state_dict().items()})
+        encoders.append(Encoder({key: value.cpu() for key, value in model.state_dict().items()}, pool, test))
         log(f"encoder {pretrain_seed}: pretrained in {pretrain_seconds[-1]:.1f} s")
 
-    full = [classification_metrics(predict(fit_head(state, pool, pool_labels, seed), test).probabilities,
-                                   test_labels)["accuracy"]
-            for state in encoders for seed in range(arguments.seeds)]
+    everything = np.arange(len(pool_labels))
+    full = [classification_metrics(predict(fit_head(encoder, everything, pool_labels, seed), None,
+                                           embeddings=encoder.test).probabilities, test_labels)["accuracy"]
+            for encoder in encoders for seed in range(arguments.seeds)]
     full_accuracy = float(np.mean(full))
     target = TARGET_SHARE * full_accuracy
     log(f"all {len(pool)} labels: accuracy {full_accuracy:.4f}; target {target:.4f}")
 
     strategies = {}
     for strategy in arguments.strategies:
-        runs = [active_learning_curve(strategy, state, pool, pool_labels, test, test_labels, seed=seed,
-                                      batch=arguments.batch, budget=arguments.budget)
-                for state in encoders for seed in range(arguments.seeds)]
-        mean = [[labels, round(float(np.mean([run[i][1] for run in runs])), 4)] for i, (labels, _) in enumerate(runs[0])]
-        strategies[strategy] = {"curve": mean, "labels_to_95pct": labels_to_reach(mean, target),
-                                "runs": len(runs),
+        runs = [active_learning_curve(strategy, encoder, pool_labels, test_labels, seed=seed, batch=arguments.batch,
+                                      budget=arguments.budget)
+                for encoder in encoders for seed in range(arguments.seeds)]
+        mean = [[labels, round(float(np.mean([run[i][1] for run in runs])), 4)]
+                for i, (labels, _) in enumerate(runs[0])]
+        strategies[strategy] = {"curve": mean, "labels_to_95pct": labels_to_reach(mean, target), "runs": len(runs),
                                 "labels_to_95pct_per_run": [labels_to_reach(run, target) for run in runs]}
-        log(f"{strategy}: labels to {TARGET_SHARE:.0%} of all-label accuracy {strategies[strategy]['labels_to_95pct']}; "
-            f"{' '.join(f'{n}:{a:.3f}' for n, a in mean[::3])} ({time.perf_counter() - started:.0f} s)")
+        points = " ".join(f"{n}:{a:.3f}" for n, a in mean[::3])
+        log(f"{strategy}: labels to {TARGET_SHARE:.0%} of all-label accuracy "
+            f"{strategies[strategy]['labels_to_95pct']}; {points} ({time.perf_counter() - started:.0f} s)")
 
     random_labels = strategies.get("random", {}).get("labels_to_95pct")
     reached = {name: entry["labels_to_95pct"] for name, entry in strategies.items()
@@ -170,13 +175,16 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def cycle_seconds(encoder_state: dict, pool: torch.Tensor, pool_labels: np.ndarray, labels: int = 200) -> float:
-    """One retrain on `labels` labels and a rescore of the whole pool with Monte-Carlo dropout and a
-    batch selection (BALD): the work a training run does each cycle (median of three)."""
+def cycle_seconds(encoder: Encoder, pool: torch.Tensor, pool_labels: np.ndarray, labels: int = 200) -> float:
+    """One retrain on `labels` labels and a rescore of the whole pool from its images (the encoder
+    runs on every image) with Monte-Carlo dropout and a batch selection (BALD): the work a training
+    run does each cycle (median of three)."""
     times = []
     for seed in range(3):
         clock = time.perf_counter()
-        model = fit_head(encoder_state, pool[:labels], pool_labels[:labels], seed)
+        model = encoder.model()
+        targets = torch.nn.functional.one_hot(torch.as_tensor(pool_labels[:labels]), SPEC.classes).float()
+        train(model, pool[:labels], targets, torch.ones(labels), replace(HEAD, seed=seed))
         outputs = predict(model, pool, mc_samples=MC_SAMPLES)
         select_batch("bald", n_items=len(pool), labeled=list(range(labels)), batch_size=20,
                      rng=np.random.default_rng(seed), probabilities=outputs.probabilities,
