@@ -248,7 +248,7 @@ class AnswerView(APIView):
                 submission = assignments.submit_for_worker(
                     assignment_id=assignment_id, worker_id=request.user.pk, value=fields["value"],
                     skip_reason=fields["skip_reason"], verdict=fields["verdict"], note=fields["note"],
-                    images_of=selectors.ItemImages)
+                    from_prelabel=fields["from_prelabel"], images_of=selectors.ItemImages)
         except assignments.NotYourAssignment:
             raise NotFound("No such assignment.") from None
         except assignments.AssignmentClosed:

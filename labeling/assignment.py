@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from . import audit
 from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task, WorkerQuality
+from .prelabels import prelabel
 from .quality import gold_rate, pipeline_settings, record_gold_result, score_against_gold
 from .schema import AnswerError, ImageGeometry, validate_answer
 from .stable import schema_version, stage_facts
@@ -188,15 +189,16 @@ def submit_answer(*, assignment: Assignment, **answer) -> Submission:
 
 
 def submit_for_worker(*, assignment_id: int, worker_id: int, value: dict, skip_reason: str = "", verdict: str = "",
-                      note: str = "", images_of: Callable[[Item, dict], Mapping[str, ImageGeometry]] | None = None
-                      ) -> Submission:
+                      note: str = "", from_prelabel: bool = False,
+                      images_of: Callable[[Item, dict], Mapping[str, ImageGeometry]] | None = None) -> Submission:
     """Record the worker's answer, reasoned skip or (in a review stage) verdict, and close the
     lease. A retried submit returns the first answer and stores nothing. `images_of(item, value)`
-    gives the images spatial answers are checked against.
+    gives the images spatial answers are checked against; `from_prelabel` says the worker started
+    from the model's pre-label (recorded with the answer, in stages that show pre-labels).
     Raises NotYourAssignment, AssignmentClosed, schema.AnswerError (nothing is stored then)."""
     try:
         return _record_answer(assignment_id=assignment_id, worker_id=worker_id, value=value, skip_reason=skip_reason,
-                              verdict=verdict, note=note, images_of=images_of)
+                              verdict=verdict, note=note, from_prelabel=from_prelabel, images_of=images_of)
     except _LeaseRanOut:
         _expire(assignment_id)  # in a transaction of its own: the slot goes back to the pool now
         raise AssignmentClosed(assignment_id) from None
@@ -208,7 +210,8 @@ class _LeaseRanOut(Exception):
 
 @transaction.atomic
 def _record_answer(*, assignment_id: int, worker_id: int, value: dict, skip_reason: str, verdict: str, note: str,
-                   images_of: Callable[[Item, dict], Mapping[str, ImageGeometry]] | None) -> Submission:
+                   from_prelabel: bool, images_of: Callable[[Item, dict], Mapping[str, ImageGeometry]] | None
+                   ) -> Submission:
     assignment = (Assignment.objects.select_for_update(of=("self",)).select_related("task", "item")
                   .filter(pk=assignment_id, worker_id=worker_id).first())
     if assignment is None:
@@ -221,15 +224,18 @@ def _record_answer(*, assignment_id: int, worker_id: int, value: dict, skip_reas
         raise _LeaseRanOut
     task, stage = assignment.task, stage_facts(assignment.task.stage_id)
     images = images_of(assignment.item, value) if images_of is not None else None
+    shown = None
     if stage.kind == Stage.Kind.LABEL:
         schema = schema_version(stage.schema_id)
         normalized = {} if skip_reason else validate_answer(schema.definition, value, images)
         verdict = ""
+        if from_prelabel and not skip_reason:
+            shown = prelabel(item_id=task.item_id, stage_id=task.stage_id, schema=schema.definition)
     else:
         schema, normalized = _review_verdict(task, verdict, value, images)
     answer = Answer.objects.create(assignment=assignment, task=task, worker_id=assignment.worker_id, schema=schema,
                                    round=assignment.round, value=normalized, skip_reason=skip_reason[:200],
-                                   verdict=verdict, note=note)
+                                   verdict=verdict, note=note, prelabel=shown)
     Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.SUBMITTED)
     if task.kind != Task.Kind.NORMAL:
         return _score_known_answer(task, answer, schema)

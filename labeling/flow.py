@@ -13,6 +13,7 @@ from .assignment import consensus_label, label_of, reviewed_label_task
 from .consensus.voting import consensus_fields, majority_vote
 from .estimation import field_confidence, known_worker_posteriors
 from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
+from .prelabels import model_opinion
 from .quality import make_gold
 from .routing import decide
 
@@ -71,22 +72,28 @@ def review_consensus(fields: list[dict], answers: list[Answer]) -> tuple[dict, f
         round(confidence, 4)
 
 
-def _ask_one_more(task: Task, confidence: float) -> None:
+def _ask_one_more(task: Task, confidence: float, rule: int | None = None) -> None:
     task.target_answers += 1
     task.open_slots += 1
     task.state = Task.State.OPEN
     task.save(update_fields=["target_answers", "open_slots", "state"])
     audit.record("redundancy.raised", project_id=task.stage.project_id, stage_id=task.stage_id,
-                 item_id=task.item_id, task_id=task.pk, confidence=confidence, target_answers=task.target_answers)
+                 item_id=task.item_id, task_id=task.pk, confidence=confidence, target_answers=task.target_answers,
+                 rule=rule)
 
 
-def route_task(*, task: Task, consensus: Consensus, answers: list[Answer]) -> RoutingDecision:
+def route_task(*, task: Task, consensus: Consensus, answers: list[Answer]) -> RoutingDecision | None:
     """Apply the stage's routing rules to a completed round: accept the item (final result),
-    send it on, or send it back to an earlier stage for a new round."""
+    send it on, send it back to an earlier stage for a new round, or (None) ask for one more answer."""
     stage = task.stage
     skip_reasons = [answer.skip_reason for answer in answers if answer.skip_reason]
     decision = decide(stage.routing, task_id=task.pk, consensus=consensus.fields, confidence=consensus.confidence,
-                      skip_reasons=skip_reasons)
+                      skip_reasons=skip_reasons,
+                      model=model_opinion(item_id=task.item_id, stage_id=task.stage_id),
+                      can_ask_more=task.target_answers < stage.max_redundancy)
+    if decision.action == "one_more":  # model and crowd disagree, say: the crowd answers once more
+        _ask_one_more(task, consensus.confidence, rule=decision.rule)
+        return None
     target, action = None, decision.action
     if action == "send":
         target = Stage.objects.get(project_id=stage.project_id, position=decision.stage_position)

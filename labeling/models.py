@@ -193,6 +193,9 @@ class Answer(models.Model):
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, default=Verdict.NONE)
     note = models.TextField(blank=True)
     gold_score = models.JSONField(null=True, blank=True)  # on gold tasks: the per-field comparison
+    # The model's pre-label the worker started from ({field: value}), null when they started blank:
+    # agreement figures tell anchored answers apart.
+    prelabel = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
 

@@ -12,7 +12,7 @@ from .agreement import similarity
 from .assignment import reviewed_label_task
 from .consensus import reproducibility
 from .consensus.voting import CATEGORICAL_KINDS
-from .models import Answer, Stage
+from .models import Answer, Consensus, Stage
 
 SPATIAL_SHAPES = {"bounding_box", "contour", "freehand", "brush_mask"}
 
@@ -22,18 +22,42 @@ def stage_agreement(stage: Stage) -> dict:
     if stage.kind != Stage.Kind.LABEL:
         raise ValueError("agreement is reported for label stages (reviews are compared with them)")
     # Gold and qualification items are observations of the same images too: they count.
-    crowd = list(Answer.objects.filter(task__stage=stage, skip_reason="")
-                 .values_list("task__item_id", "worker__username", "value", "round", "task__round"))
-    crowd = [(item, worker, value) for item, worker, value, answer_round, task_round in crowd
-             if answer_round == task_round]
+    rows = list(Answer.objects.filter(task__stage=stage, skip_reason="")
+                .values_list("task__item_id", "worker__username", "value", "round", "task__round", "prelabel"))
+    current = [row for row in rows if row[3] == row[4]]
+    crowd = [(item, worker, value) for item, worker, value, *_ in current]
+    shown = [(item, value, prelabel) for item, _, value, _, _, prelabel in current]
     experts = _expert_labels(stage)
     report = {"stage": {"id": stage.pk, "name": stage.name}, "items": len({item for item, _, _ in crowd}),
               "fields": {}}
+    consensus = {item: fields for item, fields in Consensus.objects.filter(task__stage=stage)
+                 .values_list("task__item_id", "fields")}
     for field in stage.schema.definition["fields"]:
         figures = _field_figures(field, crowd, experts)
         if figures is not None:
-            report["fields"][field["key"]] = figures
+            anchoring = _anchoring(field["key"], shown, consensus)
+            report["fields"][field["key"]] = {**figures, **({"prelabel": anchoring} if anchoring else {})}
     return report
+
+
+def _anchoring(key: str, shown: list[tuple[int, dict, dict | None]], consensus: dict[int, dict]) -> dict | None:
+    """How answers that started from the model's pre-label differ from those that did not: how
+    many kept it as it was, and how often each group agrees with the consensus. None when no answer
+    of the field started from a pre-label."""
+    started = [(item, value) for item, value, prelabel in shown if prelabel and key in prelabel]
+    if not started:
+        return None
+    kept = sum(value.get(key) == prelabel[key] for _, value, prelabel in shown if prelabel and key in prelabel)
+    blank = [(item, value) for item, value, prelabel in shown if not (prelabel and key in prelabel)]
+
+    def agreement(group: list[tuple[int, dict]]) -> float | None:
+        judged = [value.get(key) == consensus[item][key]["value"] for item, value in group
+                  if key in consensus.get(item, {})]
+        return round(sum(judged) / len(judged), 4) if judged else None
+
+    return {"answers_from_prelabel": len(started), "kept_prelabel_share": round(kept / len(started), 4),
+            "agree_with_consensus_from_prelabel": agreement(started), "answers_without_prelabel": len(blank),
+            "agree_with_consensus_without_prelabel": agreement(blank)}
 
 
 def _expert_labels(stage: Stage) -> list[tuple[int, str, dict]]:

@@ -15,6 +15,7 @@ from cardiocrowd.imaging.models import Instance
 
 from .assignment import reviewed_label_task
 from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task, WorkerQuality
+from .prelabels import prelabel
 from .schema import ImageGeometry
 from .stable import schema_version
 
@@ -116,6 +117,8 @@ def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> di
     }
     if stage.kind == Stage.Kind.LABEL:
         schema = schema_version(stage.schema_id)
+        if stage.show_prelabels:  # the model's answer to start from (a gold item's payload looks the same)
+            payload["prelabel"] = prelabel(item_id=assignment.item_id, stage_id=stage.pk, schema=schema.definition)
     else:
         schema = reviewed_label_task(assignment.task).stage.schema
         payload["review"] = review_context(assignment.task)

@@ -93,6 +93,8 @@ class AnswerInput(serializers.Serializer):
                                       help_text="Review and adjudication stages: the verdict; `value` is the "
                                                 "correction when it is 'correct'")
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    from_prelabel = serializers.BooleanField(default=False, help_text="The worker started from the model's "
+                                                                        "pre-label in the task payload")
 
 
 class AnswerOutput(serializers.Serializer):
@@ -100,6 +102,7 @@ class AnswerOutput(serializers.Serializer):
     value = serializers.DictField()
     skip_reason = serializers.CharField()
     verdict = serializers.CharField()
+    prelabel = serializers.JSONField()
     schema_version = serializers.IntegerField(source="schema.version")
     created_at = serializers.DateTimeField()
 

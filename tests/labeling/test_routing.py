@@ -1,6 +1,6 @@
 import pytest
 
-from labeling.routing import Decision, RoutingError, decide, draw, validate_rules
+from labeling.routing import Decision, ModelOpinion, RoutingError, decide, draw, validate_rules
 
 RULES = [
     {"if": {"skipped_as": ["poor image quality"]}, "then": {"send_to": 4}},
@@ -49,3 +49,31 @@ def test_malformed_rules_name_the_rule(rules, rule, message):
         validate_rules(rules, stage_positions={1, 2, 3, 4}, own_position=1)
 
     assert refused.value.rule == rule and message in refused.value.message
+
+
+JOINT = [
+    {"if": {"model_agrees": True, "confidence_at_least": 0.9, "model_confidence_at_least": 0.9}, "then": "accept"},
+    {"if": {"model_agrees": False}, "then": "one_more"},
+    {"if": {"confidence_below": 0.8, "model_confidence_below": 0.8}, "then": {"send_to": 2}},
+    {"if": "always", "then": "accept"},
+]
+
+
+@pytest.mark.parametrize("consensus, confidence, model, can_ask_more, expected", [
+    (SURE_A4C, 0.95, ModelOpinion("view", "A4C", 0.97), True, Decision("accept", None, 0)),  # both sure, agree
+    (SURE_A4C, 0.95, ModelOpinion("view", "PLAX", 0.97), True, Decision("one_more", None, 1)),  # they disagree
+    (SURE_A4C, 0.6, ModelOpinion("view", "A4C", 0.55), True, Decision("send", 2, 2)),  # both unsure: an expert
+    (SURE_A4C, 0.95, ModelOpinion("view", "PLAX", 0.97), False, Decision("accept", None, 3)),  # at most answers
+    (SURE_A4C, 0.6, None, True, Decision("accept", None, 3)),  # no prediction: model rules do not hold
+])
+def test_routing_weighs_the_model_with_the_crowd(consensus, confidence, model, can_ask_more, expected):
+    assert decide(JOINT, task_id=1, consensus=consensus, confidence=confidence, skip_reasons=[], model=model,
+                  can_ask_more=can_ask_more) == expected
+
+
+def test_joint_rules_are_valid_and_model_conditions_are_checked():
+    assert validate_rules(JOINT, {1, 2}, own_position=1) == JOINT
+    with pytest.raises(RoutingError, match="model_agrees is true or false"):
+        validate_rules([{"if": {"model_agrees": "yes"}, "then": "accept"}], {1, 2}, own_position=1)
+    with pytest.raises(RoutingError, match="model_confidence_below is a number from 0 to 1"):
+        validate_rules([{"if": {"model_confidence_below": 2}, "then": "accept"}], {1, 2}, own_position=1)
