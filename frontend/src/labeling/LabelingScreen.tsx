@@ -1,6 +1,7 @@
 // The crowd worker's screen: instructions, the viewer, the schema's tools and controls, undo/redo,
 // keyboard shortcuts for everything, skip with a reason, a lease timer, and "submit and next" with the
-// next task's images already loading. Qualification and gold answers come back with feedback.
+// next task's images already loading. Qualification and gold answers come back with feedback. In
+// stages that show pre-labels the draft starts from the model's answer, which the worker checks.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
 import { api, ApiError } from "../api";
@@ -9,7 +10,7 @@ import { Markdown } from "../common/Markdown";
 import type { AnswerResponse, Schema, TaskPayload } from "../types";
 import { Viewer, type ViewerHandle, type ViewerPosition, type ViewerTool } from "../viewer/Viewer";
 import { warmTask } from "../viewer/warm";
-import { describeValue, serializeAnswer, SKIP_REASONS, type Draft, type DraftValue } from "./answers";
+import { answerBody, describeValue, serializeAnswer, SKIP_REASONS, startDraft, type Draft, type DraftValue } from "./answers";
 import type { Calibration } from "./geometry";
 import { SchemaForm } from "./SchemaForm";
 import { applyDrawing, brushField, DRAWING_KIND, lockWhileDrawing, maskOf, shapesOf } from "./shapes";
@@ -152,6 +153,8 @@ export default function LabelingScreen() {
   const [submitting, setSubmitting] = useState(false);
   const [standing, setStanding] = useState<Standing | null>(null);
   const [helpOpen, setHelpOpen] = useState(false);
+  // The fields the model's pre-label filled in this task's draft; empty: the worker started blank.
+  const [prefilled, setPrefilled] = useState<string[]>([]);
   const viewer = useRef<ViewerHandle>(null);
   const remaining = useLeaseCountdown(phase.kind === "working" ? task?.lease_expires_at : null);
 
@@ -172,7 +175,9 @@ export default function LabelingScreen() {
 
   const start = useCallback((payload: TaskPayload) => {
     setTask(payload);
-    history.reset({});
+    const initial = startDraft(payload.schema.definition, payload.prelabel);
+    history.reset(initial.draft);
+    setPrefilled(initial.prefilled);
     setActiveField(null);
     setProblems({});
     setPhase({ kind: "working" });
@@ -258,8 +263,16 @@ export default function LabelingScreen() {
       document.querySelector<HTMLElement>(`[data-field="${Object.keys(found)[0]}"] button, [data-field="${Object.keys(found)[0]}"] input`)?.focus();
       return;
     }
-    void send({ value });
-  }, [schema, draft, send]);
+    // The server keeps the pre-label the answer started from, so agreement can tell anchored answers apart.
+    void send(answerBody(value, prefilled));
+  }, [schema, draft, send, prefilled]);
+
+  const startBlank = useCallback(() => {
+    history.reset({});
+    setPrefilled([]);
+    setProblems({});
+    setActiveField(null);
+  }, [history]);
 
   const skip = useCallback(() => {
     const reason = skipReason === "other" ? skipOther.trim() : skipReason;
@@ -367,6 +380,14 @@ export default function LabelingScreen() {
         {task && working && standing?.requires_qualification && standing.qualification !== "passed" && (
           <p className="notice" role="status">Qualification: answer these {standing.qualification_items} items as
             well as you can. Each answer comes back with the expert's answer; real tasks follow once you pass.</p>
+        )}
+        {task && working && prefilled.length > 0 && (
+          <div className="notice warn prelabel-notice" role="status">
+            <p><strong>Started from the model's suggestion: check it and change what is wrong.</strong></p>
+            <p className="muted">Filled in by the model: {prefilled.map((key) =>
+              schema.fields.find((field) => field.key === key)?.label ?? key).join(", ")}.</p>
+            <button type="button" onClick={startBlank} disabled={submitting}>Start blank</button>
+          </div>
         )}
         {task && working && (
           <>

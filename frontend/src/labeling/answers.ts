@@ -144,6 +144,22 @@ export function draftFromAnswer(schema: Schema, answer: Record<string, unknown>)
   return draft;
 }
 
+/** Where a task's draft starts: the model's pre-label (the task payload's `prelabel`, {field: value})
+ * when it fills a field of the schema, else blank. `prefilled` names the fields it filled; an empty
+ * list means the worker starts blank and the answer does not count as started from the pre-label. */
+export function startDraft(schema: Schema, prelabel: Record<string, unknown> | null | undefined):
+  { draft: Draft; prefilled: string[] } {
+  if (!prelabel || typeof prelabel !== "object" || Array.isArray(prelabel)) return { draft: {}, prefilled: [] };
+  const draft = draftFromAnswer(schema, prelabel);
+  return { draft, prefilled: Object.keys(draft) };
+}
+
+/** The answer endpoint's body: the value, and `from_prelabel` when the draft started from the model's
+ * pre-label (the server then records which pre-label the worker saw). */
+export function answerBody(value: AnswerValue, prefilled: string[]): { value: AnswerValue; from_prelabel?: true } {
+  return prefilled.length ? { value, from_prelabel: true } : { value };
+}
+
 /** One line a reviewer reads for a field of an answer: the choice, the number with its unit, a
  * shape's size. */
 export function describeValue(field: Field, value: unknown): string {
