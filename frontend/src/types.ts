@@ -115,8 +115,12 @@ export interface Stage {
 
 export type RoutingCondition =
   | "always"
-  | { confidence_below?: number; skipped_as?: string[]; field?: string; in?: string[]; random_share?: number };
-export interface RoutingRule { if: RoutingCondition; then: "accept" | { send_to: number } }
+  | {
+    confidence_below?: number; confidence_at_least?: number; skipped_as?: string[]; field?: string; in?: string[];
+    random_share?: number; model_agrees?: boolean; model_confidence_below?: number; model_confidence_at_least?: number;
+  };
+/** "one_more": the stage asks for one more answer (up to its most answers per item). */
+export interface RoutingRule { if: RoutingCondition; then: "accept" | "one_more" | { send_to: number } }
 
 export interface ProjectRef { slug: string; name: string; role: "crowd" | "expert" | "admin"; senior: boolean }
 

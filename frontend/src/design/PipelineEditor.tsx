@@ -1,15 +1,16 @@
 // The pipeline: its stages in order, each stage's settings (PATCH) and routing rules (a rule
-// builder, PUT), a form to add a stage at the end, and whole pipelines from templates.
+// builder, PUT; rules may weigh the stage's model with the crowd), a form to add a stage at the end,
+// and whole pipelines from templates.
 import { useEffect, useMemo, useState } from "react";
 import { api, ApiError } from "../api";
 import { useApi } from "../common/hooks";
 import { optionsOf, SKIP_REASONS } from "../labeling/answers";
 import type { Field, Schema, Stage } from "../types";
-import type { PipelineTemplate, SchemaVersion } from "./apiTypes";
+import type { ModelSpec, PipelineTemplate, SchemaVersion } from "./apiTypes";
 import { ErrorNotice, Loading, messageOf, Section, stageLabel, StatusNotice, useDesign } from "./parts";
 import {
-  checkRules, cleanList, describeRule, newRule, rulesFromJson, rulesToJson, splitList, VERDICT_FIELD,
-  VERDICT_VALUES, type EditorRule,
+  checkRules, cleanList, describeRule, isWarning, newRule, rulesFromJson, rulesToJson, sameRules, splitList,
+  VERDICT_FIELD, VERDICT_VALUES, type EditorRule, type RuleContext,
 } from "./routingModel";
 import { move, parseNumber } from "./schemaModel";
 
@@ -61,6 +62,8 @@ export default function PipelineEditor() {
   const { slug, stages } = useDesign();
   const base = `/api/projects/${slug}`;
   const schemas = useApi<SchemaVersion[]>(`${base}/schemas/`);
+  // Rules about the model need to know whether a stage has one, and which field it predicts.
+  const models = useApi<ModelSpec[]>(`${base}/models/`);
 
   if (stages.error) return <ErrorNotice error={stages.error} />;
   if (!stages.data) return <Loading what="the pipeline" />;
@@ -73,7 +76,7 @@ export default function PipelineEditor() {
         <ol className="pipeline-stages">
           {list.map((stage) => (
             <li key={stage.id}>
-              <StageCard stage={stage} stages={list} base={base} onSaved={stages.reload} />
+              <StageCard stage={stage} stages={list} base={base} onSaved={stages.reload} models={models.data} />
             </li>
           ))}
         </ol>
@@ -120,7 +123,9 @@ function TemplatePicker({ base, onBuilt }: { base: string; onBuilt: () => void }
   );
 }
 
-function StageCard({ stage, stages, base, onSaved }: { stage: Stage; stages: Stage[]; base: string; onSaved: () => void }) {
+function StageCard({ stage, stages, base, onSaved, models }: {
+  stage: Stage; stages: Stage[]; base: string; onSaved: () => void; models: ModelSpec[] | null;
+}) {
   const [open, setOpen] = useState(false);
   const title = `stage-${stage.id}-title`;
   return (
@@ -137,12 +142,13 @@ function StageCard({ stage, stages, base, onSaved }: { stage: Stage; stages: Sta
         {stage.max_redundancy > stage.redundancy ? `–${stage.max_redundancy}` : ""} answer{stage.max_redundancy === 1 ? "" : "s"} per item
         {stage.confidence_target > 0 ? ` until ${stage.confidence_target} confidence` : ""}
         {stage.kind === "label" && stage.gold_rate_max > 0 ? ` · gold ${stage.gold_rate_min}–${stage.gold_rate_max}` : ""}
-        {stage.requires_qualification ? " · qualification first" : ""} · {stage.routing.length} routing rule{stage.routing.length === 1 ? "" : "s"}
+        {stage.requires_qualification ? " · qualification first" : ""}
+        {stage.kind === "label" && stage.show_prelabels ? " · model pre-labels shown" : ""} · {stage.routing.length} routing rule{stage.routing.length === 1 ? "" : "s"}
       </p>
       {open && (
         <div id={`stage-${stage.id}-body`} className="grid-2 stage-body">
           <StageSettings stage={stage} base={base} onSaved={onSaved} />
-          <RoutingEditor stage={stage} stages={stages} base={base} onSaved={onSaved} />
+          <RoutingEditor stage={stage} stages={stages} base={base} onSaved={onSaved} models={models} />
         </div>
       )}
     </article>
@@ -247,7 +253,9 @@ function useRoutableFields(stage: Stage, stages: Stage[], base: string): { field
   };
 }
 
-function RoutingEditor({ stage, stages, base, onSaved }: { stage: Stage; stages: Stage[]; base: string; onSaved: () => void }) {
+function RoutingEditor({ stage, stages, base, onSaved, models }: {
+  stage: Stage; stages: Stage[]; base: string; onSaved: () => void; models: ModelSpec[] | null;
+}) {
   const [rules, setRules] = useState<EditorRule[]>(() => rulesFromJson(stage.routing));
   const [serverErrors, setServerErrors] = useState<Record<string, string[]>>({});
   const [error, setError] = useState<string | null>(null);
@@ -256,14 +264,19 @@ function RoutingEditor({ stage, stages, base, onSaved }: { stage: Stage; stages:
   useEffect(() => setRules(rulesFromJson(stage.routing)), [stage.routing]);
   const { fields, note } = useRoutableFields(stage, stages, base);
   const positions = stages.map((candidate) => candidate.position);
-  const problems = useMemo(() => checkRules(rules, positions, stage.position), [rules, positions, stage.position]);
-  const dirty = JSON.stringify(rulesToJson(rules)) !== JSON.stringify(stage.routing);
+  const model = models?.find((candidate) => candidate.stage === stage.id) ?? null;
+  const context: RuleContext = useMemo(() => ({
+    modelField: models ? model?.field ?? null : undefined, redundancy: stage.redundancy, mostAnswers: stage.max_redundancy,
+  }), [models, model, stage.redundancy, stage.max_redundancy]);
+  const problems = useMemo(() => checkRules(rules, positions, stage.position, context),
+    [rules, positions, stage.position, context]);
+  const dirty = !sameRules(rules, stage.routing);
   const nameOf = (position: number) => stages.find((candidate) => candidate.position === position)?.name ?? "?";
   const update = (uid: string, change: Partial<EditorRule>) =>
     setRules((current) => current.map((rule) => (rule.uid === uid ? { ...rule, ...change } : rule)));
 
   const save = async () => {
-    const blocking = Object.values(problems).flat().filter((problem) => !problem.includes("never reached"));
+    const blocking = Object.values(problems).flat().filter((problem) => !isWarning(problem));
     if (blocking.length) {
       setError("Fix the rules marked below first.");
       return;
@@ -297,13 +310,15 @@ function RoutingEditor({ stage, stages, base, onSaved }: { stage: Stage; stages:
     <section className="routing" aria-labelledby={`routing-${stage.id}`}>
       <h3 id={`routing-${stage.id}`}>Routing: where an item goes when its consensus is in</h3>
       <p className="muted">Rules are tried in order; the first that matches decides. With no rule matching, the item is
-        accepted with the consensus as its result. Sending to an earlier stage is a send-back (a new round there).</p>
+        accepted with the consensus as its result. Sending to an earlier stage is a send-back (a new round there).
+        {model ? ` Rules can weigh this stage's model (${model.name}, predicting “${model.field}”) with the crowd; a condition on the model holds only once it has scored the item.`
+          : models ? " Conditions on a model apply once this stage has one (Models tab)." : ""}</p>
       {note && <ErrorNotice error={note} />}
       <ol className="rule-list">
         {rules.map((rule, index) => (
-          <li key={rule.uid} className={(problems[rule.uid] || serverErrors[rule.uid]) ? "card rule invalid" : "card rule"}>
+          <li key={rule.uid} className={(problems[rule.uid]?.some((problem) => !isWarning(problem)) || serverErrors[rule.uid]) ? "card rule invalid" : "card rule"}>
             <RuleEditor rule={rule} index={index} count={rules.length} stage={stage} stages={stages} fields={fields}
-              description={describeRule(rule, stage.position, nameOf)}
+              description={describeRule(rule, stage.position, nameOf, context)} modelField={context.modelField}
               problems={[...(problems[rule.uid] ?? []), ...(serverErrors[rule.uid] ?? [])]}
               onChange={(change) => update(rule.uid, change)}
               onMove={(delta) => setRules((current) => move(current, index, delta))}
@@ -326,9 +341,10 @@ function RoutingEditor({ stage, stages, base, onSaved }: { stage: Stage; stages:
   );
 }
 
-function RuleEditor({ rule, index, count, stage, stages, fields, description, problems, onChange, onMove, onRemove }: {
+function RuleEditor({ rule, index, count, stage, stages, fields, description, modelField, problems, onChange, onMove, onRemove }: {
   rule: EditorRule; index: number; count: number; stage: Stage; stages: Stage[]; fields: Field[]; description: string;
-  problems: string[]; onChange: (change: Partial<EditorRule>) => void; onMove: (delta: number) => void; onRemove: () => void;
+  modelField: string | null | undefined; problems: string[]; onChange: (change: Partial<EditorRule>) => void;
+  onMove: (delta: number) => void; onRemove: () => void;
 }) {
   const id = (part: string) => `rule-${rule.uid}-${part}`;
   const name = `rule ${index + 1}`;
@@ -349,6 +365,8 @@ function RuleEditor({ rule, index, count, stage, stages, fields, description, pr
               onChange={(event) => onChange({ confidenceBelow: event.target.value })} />
           )}
         </div>
+        <ThresholdCondition label="Consensus confidence at least" value={rule.confidenceAtLeast} start="0.9"
+          inputLabel={`Minimum confidence of ${name}`} onChange={(value) => onChange({ confidenceAtLeast: value })} />
         <div className="condition">
           <label className="inline">
             <input type="checkbox" checked={rule.skippedAs !== null}
@@ -395,6 +413,24 @@ function RuleEditor({ rule, index, count, stage, stages, fields, description, pr
         </div>
         <div className="condition">
           <label className="inline">
+            <input type="checkbox" checked={rule.modelAgrees !== null}
+              onChange={(event) => onChange({ modelAgrees: event.target.checked ? true : null })} /> The model's prediction
+            {modelField ? ` for “${modelField}”` : ""}
+          </label>
+          {rule.modelAgrees !== null && (
+            <select aria-label={`Whether the model agrees with the consensus in ${name}`} value={rule.modelAgrees ? "agrees" : "disagrees"}
+              onChange={(event) => onChange({ modelAgrees: event.target.value === "agrees" })}>
+              <option value="agrees">agrees with the consensus</option>
+              <option value="disagrees">differs from the consensus</option>
+            </select>
+          )}
+        </div>
+        <ThresholdCondition label="Model confidence below" value={rule.modelConfidenceBelow} start="0.8"
+          inputLabel={`Model confidence threshold of ${name}`} onChange={(value) => onChange({ modelConfidenceBelow: value })} />
+        <ThresholdCondition label="Model confidence at least" value={rule.modelConfidenceAtLeast} start="0.9"
+          inputLabel={`Minimum model confidence of ${name}`} onChange={(value) => onChange({ modelConfidenceAtLeast: value })} />
+        <div className="condition">
+          <label className="inline">
             <input type="checkbox" checked={rule.randomShare !== null}
               onChange={(event) => onChange({ randomShare: event.target.checked ? "0.05" : null })} /> A random share of items
           </label>
@@ -407,9 +443,12 @@ function RuleEditor({ rule, index, count, stage, stages, fields, description, pr
       <div className="form-row">
         <label>
           Then
-          <select value={rule.then === "accept" ? "accept" : String(rule.then)}
-            onChange={(event) => onChange({ then: event.target.value === "accept" ? "accept" : Number(event.target.value) })}>
+          <select value={String(rule.then)} onChange={(event) => {
+            const value = event.target.value;
+            onChange({ then: value === "accept" || value === "one_more" ? value : Number(value) });
+          }}>
             <option value="accept">accept the consensus</option>
+            <option value="one_more">ask for one more answer (up to {stage.max_redundancy} per item)</option>
             {stages.filter((candidate) => candidate.position !== stage.position).map((candidate) => (
               <option key={candidate.id} value={candidate.position}>
                 {candidate.position < stage.position ? "send back to" : "send to"} {stageLabel(candidate)}
@@ -423,8 +462,31 @@ function RuleEditor({ rule, index, count, stage, stages, fields, description, pr
           <button type="button" className="danger" onClick={onRemove} aria-label={`Remove ${name}`}>Remove</button>
         </div>
       </div>
-      {problems.length > 0 && <ul className="problems" role="alert">{problems.map((problem) => <li key={problem} className="problem">{problem}</li>)}</ul>}
+      {problems.some((problem) => !isWarning(problem)) && (
+        <ul className="problems" role="alert">
+          {problems.filter((problem) => !isWarning(problem)).map((problem) => <li key={problem} className="problem">{problem}</li>)}
+        </ul>
+      )}
+      {problems.some(isWarning) && (
+        <ul className="warnings">{problems.filter(isWarning).map((problem) => <li key={problem}>{problem}</li>)}</ul>
+      )}
     </fieldset>
+  );
+}
+
+/** A condition on a number from 0 to 1: a checkbox that turns it on (at `start`) and its threshold. */
+function ThresholdCondition({ label, value, start, inputLabel, onChange }: {
+  label: string; value: string | null; start: string; inputLabel: string; onChange: (value: string | null) => void;
+}) {
+  return (
+    <div className="condition">
+      <label className="inline">
+        <input type="checkbox" checked={value !== null} onChange={(event) => onChange(event.target.checked ? start : null)} /> {label}
+      </label>
+      {value !== null && (
+        <input aria-label={inputLabel} inputMode="decimal" size={5} value={value} onChange={(event) => onChange(event.target.value)} />
+      )}
+    </div>
   );
 }
 

@@ -149,3 +149,86 @@ export interface FieldAgreement {
 }
 
 export interface StageAgreement { stage: { id: number; name: string }; items: number; fields: Record<string, FieldAgreement> }
+
+// training/serializers.py: models that learn from a label stage's consensus, their runs, versions and
+// predictions.
+
+export type ModelTask = "classification" | "segmentation" | "regression";
+export type TrainLayers = "auto" | "all" | "head";
+export type RunKind = "train" | "pretrain" | "score";
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled" | "superseded";
+
+/** A version's figures on the held-out expert labels (train), or what a pretrain or upload holds. */
+export interface VersionMetrics {
+  n?: number;
+  accuracy?: number | null;
+  auc?: number | null;
+  dice?: number | null;
+  mae?: number | null;
+  train_layers?: TrainLayers;
+  images?: number; // pretrain: images it learned from
+  source?: string; // upload: the file's name
+  tensors_taken?: number; // upload: weights that fitted the network
+}
+
+export interface ModelVersion {
+  id: number;
+  number: number;
+  kind: "train" | "pretrain" | "upload";
+  parent: number | null;
+  sha256: string;
+  size: number;
+  labels_used: number;
+  metrics: VersionMetrics;
+  history: number[];
+  created_at: string;
+}
+
+export interface ModelSpec {
+  id: number;
+  name: string;
+  stage: number;
+  field: string;
+  task: ModelTask;
+  labels: string[];
+  network: Record<string, unknown>;
+  strategy: string;
+  batch_size: number;
+  retrain_every: number;
+  retrain_hours: number;
+  epochs: number;
+  train_layers: TrainLayers;
+  start_from: number | null;
+  has_checkpoint: boolean;
+  created_at: string;
+  versions: ModelVersion[];
+}
+
+export interface TrainingRun {
+  id: number;
+  model: number;
+  kind: RunKind;
+  status: RunStatus;
+  trigger: string;
+  requested_by: string | null;
+  requested_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  progress: number;
+  stage_of_work: string;
+  cancel_requested: boolean;
+  device: string;
+  labels_used: number;
+  version: number | null;
+  error: string;
+}
+
+export interface ModelPrediction {
+  item: number;
+  version: number;
+  value: unknown;
+  probability: number | null;
+  probabilities: Record<string, number>;
+  uncertainty: number;
+  created_at: string;
+}
