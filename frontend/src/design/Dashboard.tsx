@@ -1,14 +1,18 @@
 // A project's dashboard for its admins: items by status, per stage progress, answers per hour
 // over the last day and the consensus confidence; agreement figures of each label stage; every
-// worker's reliability (with unblock); and the model's learning curve, once there is a model.
+// worker's reliability (with unblock); and each model's learning curve: its validation figure against
+// the consensus labels it was trained on.
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { api } from "../api";
-import { useApi, useInterval } from "../common/hooks";
+import { useApi, useInterval, type Loaded } from "../common/hooks";
 import type { Stage } from "../types";
-import type { AgreementFigure, FieldAgreement, Project, ProjectDashboard, StageAgreement, StageDashboard, WorkerQuality } from "./apiTypes";
-import { BarChart } from "./charts";
-import { binLabels, hourLabels, percent } from "./chartGeometry";
+import type {
+  AgreementFigure, FieldAgreement, ModelSpec, Project, ProjectDashboard, StageAgreement, StageDashboard, WorkerQuality,
+} from "./apiTypes";
+import { BarChart, LineChart } from "./charts";
+import { binLabels, hourLabels, niceMax, percent, ticks } from "./chartGeometry";
+import { curveSummary, formatMetric, learningCurve } from "./learningCurve";
 import { ErrorNotice, formatDate, Loading, messageOf, ProgressBar, Section, stageLabel, StatusNotice } from "./parts";
 import "./design.css";
 
@@ -20,8 +24,13 @@ export default function Dashboard() {
   const project = useApi<Project>(`${base}/`);
   const dashboard = useApi<ProjectDashboard>(`${base}/dashboard/`);
   const stages = useApi<Stage[]>(`${base}/stages/`);
+  const models = useApi<ModelSpec[]>(`${base}/models/`);
   const [auto, setAuto] = useState(true);
-  useInterval(dashboard.reload, REFRESH_MS, auto && !dashboard.error);
+  const refresh = () => {
+    dashboard.reload();
+    models.reload();
+  };
+  useInterval(refresh, REFRESH_MS, auto && !dashboard.error);
 
   const name = project.data?.name ?? slug;
   return (
@@ -32,7 +41,7 @@ export default function Dashboard() {
           <label className="inline">
             <input type="checkbox" checked={auto} onChange={(event) => setAuto(event.target.checked)} /> Refresh every 30 s
           </label>
-          <button type="button" onClick={dashboard.reload} disabled={dashboard.loading}>{dashboard.loading ? "Refreshing…" : "Refresh now"}</button>
+          <button type="button" onClick={refresh} disabled={dashboard.loading}>{dashboard.loading ? "Refreshing…" : "Refresh now"}</button>
           <Link className="button" to={`/projects/${slug}/design`}>Design</Link>
         </div>
       </div>
@@ -57,7 +66,7 @@ export default function Dashboard() {
       {!dashboard.error && (
         <>
           <Workers base={base} stages={stages.data ?? []} />
-          <LearningCurve />
+          <LearningCurves models={models} stages={stages.data ?? []} />
         </>
       )}
     </main>
@@ -249,20 +258,81 @@ function Workers({ base, stages }: { base: string; stages: Stage[] }) {
   );
 }
 
-function LearningCurve() {
+function LearningCurves({ models, stages }: { models: Loaded<ModelSpec[]>; stages: Stage[] }) {
+  const { slug = "" } = useParams();
+  const list = models.data ?? [];
   return (
-    <Section title="Model learning curve" id="dashboard-model">
-      <figure className="chart empty-chart">
-        <svg viewBox="0 0 360 120" width="100%" role="img" aria-labelledby="learning-curve-title">
-          <title id="learning-curve-title">Model learning curve: no model trained yet</title>
-          <line x1="36" y1="100" x2="352" y2="100" className="chart-baseline" />
-          <line x1="36" y1="8" x2="36" y2="100" className="chart-baseline" />
-          <text x="194" y="56" textAnchor="middle" className="chart-empty-text">No model has been trained yet</text>
-          <text x="194" y="116" textAnchor="middle" className="chart-label">consensus labels used for training</text>
-        </svg>
-      </figure>
-      <p className="muted">Active learning comes in a later release: a model retrained on this project's consensus labels will
-        show its validation score against the number of labels here, and pick what gets labeled next.</p>
+    <Section title={list.length > 1 ? "Model learning curves" : "Model learning curve"} id="dashboard-model">
+      <ErrorNotice error={models.error} />
+      {!models.data && !models.error && <Loading what="the models" />}
+      {models.data && list.length === 0 && (
+        <>
+          <figure className="chart empty-chart">
+            <svg viewBox="0 0 360 120" width="100%" role="img" aria-labelledby="learning-curve-title">
+              <title id="learning-curve-title">Model learning curve: no model trained yet</title>
+              <line x1="36" y1="100" x2="352" y2="100" className="chart-baseline" />
+              <line x1="36" y1="8" x2="36" y2="100" className="chart-baseline" />
+              <text x="194" y="56" textAnchor="middle" className="chart-empty-text">No model has been trained yet</text>
+              <text x="194" y="116" textAnchor="middle" className="chart-label">consensus labels used for training</text>
+            </svg>
+          </figure>
+          <p className="muted">No model yet. <Link to={`/projects/${slug}/design/models`}>Add one</Link> for a field of a label
+            stage: retrained on the stage's consensus labels as they arrive, it shows its validation score against the number of
+            labels here, and puts first in the queue what it would learn most from.</p>
+        </>
+      )}
+      {list.map((model) => <ModelCurve key={model.id} model={model} stage={stages.find((stage) => stage.id === model.stage)} />)}
     </Section>
+  );
+}
+
+const BOUNDED_TICKS = [0, 0.25, 0.5, 0.75, 1];
+
+function ModelCurve({ model, stage }: { model: ModelSpec; stage: Stage | undefined }) {
+  const curve = learningCurve(model);
+  const { metric, points } = curve;
+  const summary = curveSummary(curve);
+  const id = `model-curve-${model.id}`;
+  const xMax = niceMax(Math.max(1, ...points.map((point) => point.labels)));
+  const yMax = metric.bounded ? 1 : niceMax(Math.max(0, ...points.map((point) => point.value)));
+  const trained = model.versions.filter((version) => version.kind === "train").sort((a, b) => a.number - b.number);
+  const classification = model.task === "classification";
+  const columns = ["Version", "Labels used", `Validation ${metric.name}`, ...(classification ? ["AUC"] : []), "Held-out expert labels"];
+  const rows = trained.map((version) => {
+    const point = points.find((candidate) => candidate.version === version.number);
+    return [version.number, version.labels_used, point ? formatMetric(metric, point.value) : "none (no held-out labels)",
+      ...(classification ? [point?.auc != null ? point.auc.toFixed(3) : "—"] : []), version.metrics.n ?? 0];
+  });
+  return (
+    <article className="model-curve" aria-labelledby={id}>
+      <h3 id={id}>{model.name} <span className="muted">({model.task} of “{model.field}”{stage ? `, ${stageLabel(stage)}` : ""})</span></h3>
+      {curve.trained === 0 ? (
+        <p className="muted">Not trained yet: it trains after {model.retrain_every} new consensus label{model.retrain_every === 1 ? "" : "s"},
+          or when an admin starts a run in the Models tab.</p>
+      ) : (
+        <>
+          <p>{summary}{metric.higherIsBetter ? "" : " Lower is better."}</p>
+          {points.length > 0 ? (
+            <LineChart title={`Learning curve of ${model.name}: validation ${metric.name} against consensus labels used`}
+              summary={summary} points={points.map((point) => ({ x: point.labels, y: point.value,
+                label: `Version ${point.version}: ${metric.name} ${formatMetric(metric, point.value)} with ${point.labels} labels` }))}
+              xMax={xMax} yMax={yMax} xTicks={ticks(xMax, 4)} yTicks={metric.bounded ? BOUNDED_TICKS : ticks(yMax, 4)}
+              xLabel="consensus labels used for training" yLabel={metric.name}
+              formatY={(value) => (metric.bounded ? value.toFixed(2) : String(value))}
+              columns={columns} rows={rows} />
+          ) : (
+            <>
+              <p className="muted">The curve starts once expert labels (gold items, review decisions) exist to hold out: each version
+                is measured on those it did not train on.</p>
+              <table className="compact curve-table">
+                <caption className="sr-only">Versions of {model.name}</caption>
+                <thead><tr>{columns.map((column) => <th key={column} scope="col">{column}</th>)}</tr></thead>
+                <tbody>{rows.map((row, index) => <tr key={index}>{row.map((cell, column) => <td key={column}>{cell}</td>)}</tr>)}</tbody>
+              </table>
+            </>
+          )}
+        </>
+      )}
+    </article>
   );
 }

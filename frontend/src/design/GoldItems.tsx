@@ -10,9 +10,11 @@ import { applyDrawing, brushField, DRAWING_KIND, lockWhileDrawing, maskOf, shape
 import { assignShortcuts, shortcutAction } from "../labeling/shortcuts";
 import type { InstanceRef, Schema, Stage } from "../types";
 import { Viewer, type ViewerHandle, type ViewerPosition, type ViewerTool } from "../viewer/Viewer";
-import type { KnownAnswer, SchemaVersion } from "./apiTypes";
+import type { KnownAnswer } from "./apiTypes";
 import { describeSeries, instancesFromQido, shortUid, type SeriesRow } from "./dicom";
-import { ErrorNotice, formatDate, Loading, messageOf, Section, stageLabel, StatusNotice, useDesign, useSeries } from "./parts";
+import {
+  ErrorNotice, formatDate, Loading, messageOf, Section, stageLabel, StatusNotice, useDesign, useSeries, useStageSchema,
+} from "./parts";
 
 export default function GoldItems() {
   const { stages } = useDesign();
@@ -40,16 +42,6 @@ export default function GoldItems() {
       <StageGold key={stage.id} stage={stage} />
     </div>
   );
-}
-
-function useStageSchema(stage: Stage): { schema: Schema | null; error: string | null } {
-  const { slug } = useDesign();
-  const versions = useApi<SchemaVersion[]>(stage.schema ? `/api/projects/${slug}/schemas/${stage.schema}/versions/` : null);
-  const version = versions.data?.find((candidate) => candidate.version === stage.schema_version) ?? null;
-  return {
-    schema: version?.definition ?? null,
-    error: versions.error ?? (versions.data && !version ? `Version ${stage.schema_version} of ${stage.schema} was not found.` : null),
-  };
 }
 
 function StageGold({ stage }: { stage: Stage }) {

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, within } from "@testing-library/react";
+import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router";
 import Dashboard from "./Dashboard";
 import ProjectDesign from "./ProjectDesign";
@@ -116,6 +116,7 @@ describe("the dashboard", () => {
       "GET /api/projects/demo/workers/": () => [200, [{ worker: "w1", stage: 7, qualification: "failed", qualification_answered: 2,
         qualification_correct: 0, gold_answered: 0, gold_correct: 0, reliability: 0.5, blocked_reason: "qualification: 0 of 2 right",
         blocked_at: null, updated_at: "" }]],
+      "GET /api/projects/demo/models/": () => [200, []],
     });
     const { container } = design("/projects/demo/dashboard");
 
@@ -128,5 +129,143 @@ describe("the dashboard", () => {
     expect(screen.getByText("undefined")).toBeTruthy();
     expect(await screen.findByRole("button", { name: /Unblock w1/ })).toBeTruthy();
     expect(screen.getByText("No model has been trained yet")).toBeTruthy();
+  });
+});
+
+const CROWD_STAGE = { id: 7, position: 1, name: "Crowd", kind: "label", audience: "crowd", schema: "views", schema_version: 1,
+  redundancy: 3, max_redundancy: 5, confidence_target: 0, gold_rate_min: 0, gold_rate_max: 0, requires_qualification: false,
+  show_prelabels: false, lease_seconds: 600, routing: [] };
+const REVIEW_STAGE = { ...CROWD_STAGE, id: 8, position: 2, name: "Review", kind: "review", audience: "expert", schema: null,
+  schema_version: null, redundancy: 1, max_redundancy: 1 };
+
+function versionOf(number: number, labels: number, metrics: Record<string, unknown>, kind = "train") {
+  return { id: 40 + number, number, kind, parent: null, sha256: "ab".repeat(32), size: 2048, labels_used: labels, metrics,
+    history: [0.9, 0.4], created_at: "2026-01-01T00:00:00Z" };
+}
+
+const MODEL = { id: 3, name: "Crowd: view", stage: 7, field: "view", task: "classification", labels: ["A4C", "PLAX"], network: {},
+  strategy: "tcm", batch_size: 20, retrain_every: 50, retrain_hours: 0, epochs: 40, train_layers: "auto", start_from: null,
+  has_checkpoint: false, created_at: "", versions: [] as ReturnType<typeof versionOf>[] };
+
+describe("the model learning curve", () => {
+  it("plots each measured train version against its labels and says which have no figure", async () => {
+    serve({
+      "GET /api/projects/demo/": () => [200, PROJECT],
+      "GET /api/projects/demo/stages/": () => [200, [CROWD_STAGE]],
+      "GET /api/projects/demo/dashboard/": () => [200, { generated_at: "2026-01-01T00:00:00Z",
+        items: { total: 0, accepted: 0, rejected: 0, in_progress: 0 }, stages: [] }],
+      "GET /api/projects/demo/workers/": () => [200, []],
+      "GET /api/projects/demo/models/": () => [200, [{ ...MODEL, versions: [versionOf(1, 20, { n: 0 }),
+        versionOf(2, 0, { images: 80 }, "pretrain"), versionOf(3, 60, { accuracy: 0.75, auc: 0.8, n: 8 }),
+        versionOf(4, 100, { accuracy: 0.875, auc: 0.9, n: 8 })] }]],
+    });
+    const { container } = design("/projects/demo/dashboard");
+
+    const heading = await screen.findByRole("heading", { name: /Crowd: view/ });
+    const article = heading.closest("article")!;
+    expect(article.querySelectorAll("circle.chart-point")).toHaveLength(2);
+    expect(article.querySelector("path.chart-line")?.getAttribute("d")).toMatch(/^M[\d.]+ [\d.]+ L[\d.]+ [\d.]+$/);
+    expect(within(article as HTMLElement).getByText(/Accuracy from 0.750 with 60 labels to 0.875 with 100 labels/, { selector: "p" })).toBeTruthy();
+    expect(within(article as HTMLElement).getAllByText(/Version 1 has no accuracy/).length).toBeGreaterThan(0);
+    const rows = [...article.querySelectorAll(".chart-data tbody tr")].map((row) => row.textContent);
+    expect(rows).toEqual(["120none (no held-out labels)—0", "3600.7500.8008", "41000.8750.9008"]);
+    expect(container.textContent).not.toContain("No model has been trained yet");
+  });
+});
+
+describe("the models tab", () => {
+  const routes = (models: () => unknown[]): Record<string, Handler> => ({
+    ...DESIGN_ROUTES,
+    "GET /api/projects/demo/stages/": () => [200, [CROWD_STAGE, REVIEW_STAGE]],
+    "GET /api/projects/demo/models/": () => [200, models()],
+    "GET /api/projects/demo/models/3/runs/": () => [200, []],
+    "GET /api/projects/demo/models/3/predictions/": () => [200, []],
+  });
+
+  it("adds a model for a field of a label stage and shows the server's refusal by the field", async () => {
+    let refuse = true;
+    const models: unknown[] = [];
+    const calls = serve({ ...routes(() => models),
+      "POST /api/projects/demo/models/": () => (refuse ? [400, { size: ["Ensure this value is less than or equal to 512."] }]
+        : (models.push(MODEL), [201, MODEL])) });
+    design("/projects/demo/design/models");
+
+    await screen.findByText("No model yet: add one below.");
+    expect(screen.getByRole("link", { name: "Models" }).className).toBe("active");
+    const field = await screen.findByLabelText("Field");
+    await waitFor(() => expect((field as HTMLSelectElement).value).toBe("view"));
+    expect(screen.getByLabelText("Label stage").querySelectorAll("option")).toHaveLength(1); // label stages only
+    fireEvent.change(screen.getByLabelText("Strategy"), { target: { value: "bald" } });
+    expect(screen.getByText(/Monte-Carlo dropout disagreement/, { selector: ".hint" })).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Add model" }));
+
+    expect(await screen.findByText("Ensure this value is less than or equal to 512.")).toBeTruthy();
+    expect(screen.getByText("The server refused the model; see the fields marked.")).toBeTruthy();
+    refuse = false;
+    fireEvent.click(screen.getByRole("button", { name: "Add model" }));
+
+    expect(await screen.findByRole("heading", { name: "Crowd: view" })).toBeTruthy();
+    const posted = calls.filter((call) => call.method === "POST").map((call) => call.body);
+    expect(posted[1]).toEqual({ stage: 7, field: "view", size: 64, strategy: "bald", batch_size: 20, retrain_every: 50,
+      retrain_hours: 0, epochs: 40, train_layers: "auto" });
+  });
+
+  it("trains a model, follows the run every second until it is done, and shows what it wants labeled next", async () => {
+    let polls = 0;
+    let trained = false;
+    const calls = serve({ ...routes(() => [trained ? { ...MODEL, versions: [versionOf(1, 30, { accuracy: 0.8, auc: 0.85, n: 5 })] } : MODEL]),
+      "POST /api/projects/demo/models/3/runs/": () => [202, { id: 11, model: 3, kind: "train", status: "queued", trigger: "manual",
+        requested_by: "admin", requested_at: "", started_at: null, finished_at: null, progress: 0, stage_of_work: "",
+        cancel_requested: false, device: "", labels_used: 0, version: null, error: "" }],
+      "GET /api/projects/demo/training-runs/11/": () => {
+        polls += 1;
+        if (polls >= 2) trained = true;
+        return [200, { id: 11, model: 3, kind: "train", status: polls < 2 ? "running" : "succeeded", trigger: "manual",
+          requested_by: "admin", requested_at: "", started_at: "", finished_at: polls < 2 ? null : "", progress: polls < 2 ? 0.4 : 1,
+          stage_of_work: polls < 2 ? "epoch 16/40" : "done", cancel_requested: false, device: "cpu", labels_used: 30,
+          version: polls < 2 ? null : 1, error: "" }];
+      },
+      "GET /api/projects/demo/models/3/predictions/": () => [200, trained ? [
+        { item: 501, version: 1, value: "PLAX", probability: 0.51, probabilities: { PLAX: 0.51, A4C: 0.49 }, uncertainty: 0.693, created_at: "" },
+        { item: 502, version: 1, value: "A4C", probability: 0.9, probabilities: { A4C: 0.9, PLAX: 0.1 }, uncertainty: 0.325, created_at: "" },
+      ] : []],
+    });
+    design("/projects/demo/design/models");
+
+    fireEvent.click(await screen.findByRole("button", { name: "Train now Crowd: view" }));
+
+    expect(await screen.findByText("Training: waiting for a worker")).toBeTruthy();
+    expect(await screen.findByText("Training: 40 %, epoch 16/40 on cpu", {}, { timeout: 3000 })).toBeTruthy();
+    expect(screen.getByRole("progressbar", { name: /Run 11 of Crowd: view/ }).getAttribute("aria-valuenow")).toBe("40");
+    expect(await screen.findByText("Training: done, version 1 from 30 labels", {}, { timeout: 3000 })).toBeTruthy();
+    const cell = await screen.findByText("Apical 4-chamber (A4C)");
+    expect(cell.closest("tr")?.textContent).toContain("502");
+    expect(await screen.findByText(/In force: version 1, trained on 30 labels/)).toBeTruthy();
+    expect(calls.filter((call) => call.path === "/api/projects/demo/models/3/runs/" && call.method === "POST")[0].body).toEqual({ kind: "train" });
+  });
+});
+
+describe("the routing rule builder", () => {
+  it("builds a rule on the stage's model and saves it", async () => {
+    const calls = serve({ ...DESIGN_ROUTES,
+      "GET /api/projects/demo/stages/": () => [200, [CROWD_STAGE, REVIEW_STAGE]],
+      "GET /api/projects/demo/models/": () => [200, [MODEL]],
+      "GET /api/pipeline-templates/": () => [200, []],
+      "PUT /api/projects/demo/stages/7/routing/": () => [200, {}],
+    });
+    design("/projects/demo/design/pipeline");
+
+    fireEvent.click(await screen.findByRole("button", { name: "Edit Crowd" }));
+    fireEvent.click(screen.getByRole("button", { name: "Add rule" }));
+    const rule = screen.getByRole("group", { name: "Rule 1" });
+    fireEvent.click(within(rule).getByLabelText("Consensus confidence below"));
+    fireEvent.click(within(rule).getByLabelText(/The model's prediction for “view”/));
+    fireEvent.change(within(rule).getByLabelText("Whether the model agrees with the consensus in rule 1"), { target: { value: "disagrees" } });
+    fireEvent.change(within(rule).getByLabelText("Then"), { target: { value: "one_more" } });
+
+    expect(within(rule).getByText("If the model disagrees with the consensus on “view”: ask for one more answer (up to 5 answers per item).")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Save routing" }));
+    await screen.findByText("Routing saved.");
+    expect(calls.find((call) => call.method === "PUT")?.body).toEqual({ routing: [{ if: { model_agrees: false }, then: "one_more" }] });
   });
 });

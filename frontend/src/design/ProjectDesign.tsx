@@ -1,6 +1,7 @@
 // Task design for a project's admins, one tab per part: the label schema with a live preview,
 // the pipeline of stages and their routing, data (imports and queueing series), gold and
-// qualification items, settings (instructions, quality rules, members) and exports.
+// qualification items, models that learn from the labels (active learning), settings (instructions,
+// quality rules, members) and exports.
 import { lazy, Suspense } from "react";
 import { Link, NavLink, Route, Routes, useLocation, useParams } from "react-router";
 import { useApi } from "../common/hooks";
@@ -15,12 +16,14 @@ const Imports = lazy(() => import("./Imports"));
 const GoldItems = lazy(() => import("./GoldItems"));
 const SettingsTab = lazy(() => import("./SettingsTab"));
 const ExportsTab = lazy(() => import("./ExportsTab"));
+const ModelsTab = lazy(() => import("./ModelsTab"));
 
 const TABS = [
   { path: "schema", title: "Label schema" },
   { path: "pipeline", title: "Pipeline" },
   { path: "data", title: "Data" },
   { path: "gold", title: "Gold and qualification" },
+  { path: "models", title: "Models" },
   { path: "settings", title: "Settings" },
   { path: "exports", title: "Exports" },
 ] as const;
@@ -74,6 +77,7 @@ export default function ProjectDesign() {
             <Route path="pipeline" element={<PipelineEditor />} />
             <Route path="data" element={<Imports />} />
             <Route path="gold" element={<GoldItems />} />
+            <Route path="models" element={<ModelsTab />} />
             <Route path="settings" element={<SettingsTab />} />
             <Route path="exports" element={<ExportsTab />} />
             <Route path="*" element={<p className="notice warn">No such tab. <Link to={base}>Back to the design</Link></p>} />

@@ -1,4 +1,4 @@
-import { barLayout, binLabels, hourLabels, niceMax, percent, ticks, yOf } from "./chartGeometry";
+import { barLayout, binLabels, hourLabels, linePath, linePoints, niceMax, percent, ticks, xOf, yOf } from "./chartGeometry";
 
 const plot = { left: 40, top: 10, width: 240, height: 100 };
 
@@ -52,5 +52,16 @@ describe("chart geometry", () => {
     expect(binLabels()).toEqual(["0.0–0.1", "0.1–0.2", "0.2–0.3", "0.3–0.4", "0.4–0.5", "0.5–0.6", "0.6–0.7", "0.7–0.8",
       "0.8–0.9", "0.9–1.0"]);
     expect([percent(1, 3), percent(0, 0)]).toEqual(["33 %", "—"]);
+  });
+
+  it("places line points on both axes, clamped to them", () => {
+    expect([xOf(0, 200, plot), xOf(100, 200, plot), xOf(300, 200, plot), xOf(5, 0, plot)]).toEqual([40, 160, 280, 40]);
+    expect(linePoints([{ x: 0, y: 0.5 }, { x: 50, y: 1 }, { x: 100, y: -0.2 }], plot, 100, 1)).toEqual([
+      { x: 40, y: 60 }, { x: 160, y: 10 }, { x: 280, y: 110 }]);
+  });
+
+  it("draws a path through the points in order", () => {
+    expect(linePath([{ x: 40, y: 60 }, { x: 160.123, y: 10 }])).toBe("M40 60 L160.12 10");
+    expect(linePath([])).toBe("");
   });
 });

@@ -1,5 +1,5 @@
-// Geometry of the dashboard's plain SVG bar charts: bar rectangles, a rounded axis maximum with
-// its ticks, and the labels of hours and confidence bins. Pure, so it is tested without a browser.
+// Geometry of the dashboard's plain SVG charts: bar rectangles, line points, a rounded axis maximum
+// with its ticks, and the labels of hours and confidence bins. Pure, so it is tested without a browser.
 
 export interface Bar { index: number; value: number; x: number; y: number; width: number; height: number }
 
@@ -44,6 +44,23 @@ export function barLayout(values: number[], plot: Plot, options: { gap?: number;
 export function yOf(value: number, max: number, plot: Plot): number {
   return plot.top + plot.height - (max > 0 ? (Math.min(value, max) / max) * plot.height : 0);
 }
+
+/** The x coordinate of `value` on an axis from 0 (plot left) to `max` (plot right), clamped to it. */
+export function xOf(value: number, max: number, plot: Plot): number {
+  return plot.left + (max > 0 ? (Math.max(0, Math.min(value, max)) / max) * plot.width : 0);
+}
+
+/** Points of a line chart on axes from 0 to `xMax` and from 0 to `yMax`. */
+export function linePoints(points: { x: number; y: number }[], plot: Plot, xMax: number, yMax: number): { x: number; y: number }[] {
+  return points.map((point) => ({ x: xOf(point.x, xMax, plot), y: yOf(Math.max(0, point.y), yMax, plot) }));
+}
+
+/** An SVG path through `points` in order ("" for none). */
+export function linePath(points: { x: number; y: number }[]): string {
+  return points.map((point, index) => `${index ? "L" : "M"}${round2(point.x)} ${round2(point.y)}`).join(" ");
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
 
 /** Labels of the 24 hourly throughput bars, oldest first: the hour each ends, counted back from
  * `now` ("−23 h" … "now"). */

@@ -1,7 +1,7 @@
-// Plain SVG bar charts for the dashboard. Each chart is an image with a summary for screen
-// readers, a tooltip per bar, and its numbers in a table below (a chart alone is not accessible).
+// Plain SVG bar and line charts for the dashboard. Each chart is an image with a summary for screen
+// readers, a tooltip per bar or point, and its numbers in a table below (a chart alone is not accessible).
 import { useId } from "react";
-import { barLayout, niceMax, ticks, yOf, type Plot } from "./chartGeometry";
+import { barLayout, linePath, linePoints, niceMax, ticks, xOf, yOf, type Plot } from "./chartGeometry";
 
 export interface BarChartProps {
   title: string;
@@ -66,6 +66,73 @@ export function BarChart({ title, values, labels, sparseLabels = false, xTicks, 
         <table>
           <thead><tr><th scope="col">{sparseLabels ? "Hour" : "Bin"}</th><th scope="col">{yLabel}</th></tr></thead>
           <tbody>{values.map((value, index) => <tr key={index}><td>{labels[index]}</td><td>{value}</td></tr>)}</tbody>
+        </table>
+      </details>
+    </figure>
+  );
+}
+
+export interface LineChartProps {
+  title: string;
+  summary: string;
+  /** In the order the line joins them; `label` is the point's tooltip. */
+  points: { x: number; y: number; label: string }[];
+  xMax: number;
+  yMax: number;
+  xTicks: number[];
+  yTicks: number[];
+  xLabel: string;
+  yLabel: string;
+  formatY?: (value: number) => string;
+  /** The numbers behind the chart: column headings and rows. */
+  columns: string[];
+  rows: (string | number)[][];
+  width?: number;
+  height?: number;
+}
+
+const LINE_MARGIN = { left: 40, right: 12, top: 8, bottom: 34 };
+
+export function LineChart({ title, summary, points, xMax, yMax, xTicks, yTicks, xLabel, yLabel, formatY = String,
+  columns, rows, width = 420, height = 180 }: LineChartProps) {
+  const id = useId();
+  const plot: Plot = { left: LINE_MARGIN.left, top: LINE_MARGIN.top, width: width - LINE_MARGIN.left - LINE_MARGIN.right,
+    height: height - LINE_MARGIN.top - LINE_MARGIN.bottom };
+  const placed = linePoints(points, plot, xMax, yMax);
+  const bottom = plot.top + plot.height;
+  return (
+    <figure className="chart line-chart">
+      <svg viewBox={`0 0 ${width} ${height}`} width="100%" role="img" aria-labelledby={`${id}-title ${id}-summary`}
+        preserveAspectRatio="xMidYMid meet">
+        <title id={`${id}-title`}>{title}</title>
+        <desc id={`${id}-summary`}>{summary}</desc>
+        {yTicks.map((tick) => (
+          <g key={tick} className="chart-tick">
+            <line x1={plot.left} x2={plot.left + plot.width} y1={yOf(tick, yMax, plot)} y2={yOf(tick, yMax, plot)} />
+            <text x={plot.left - 4} y={yOf(tick, yMax, plot)} dy="0.32em" textAnchor="end">{formatY(tick)}</text>
+          </g>
+        ))}
+        {xTicks.map((tick) => (
+          <text key={tick} className="chart-label" x={xOf(tick, xMax, plot)} y={bottom + 13} textAnchor="middle">{tick}</text>
+        ))}
+        <text className="chart-axis-label" transform={`translate(10 ${plot.top + plot.height / 2}) rotate(-90)`} textAnchor="middle">
+          {yLabel}
+        </text>
+        <text className="chart-axis-label" x={plot.left + plot.width / 2} y={height - 3} textAnchor="middle">{xLabel}</text>
+        <line className="chart-baseline" x1={plot.left} x2={plot.left + plot.width} y1={bottom} y2={bottom} />
+        <line className="chart-baseline" x1={plot.left} x2={plot.left} y1={plot.top} y2={bottom} />
+        {placed.length > 1 && <path className="chart-line" d={linePath(placed)} />}
+        {placed.map((point, index) => (
+          <circle key={index} className="chart-point" cx={point.x} cy={point.y} r={3.5}>
+            <title>{points[index].label}</title>
+          </circle>
+        ))}
+      </svg>
+      <details className="chart-data">
+        <summary>Numbers <span className="sr-only">of {title}</span></summary>
+        <table>
+          <thead><tr>{columns.map((column) => <th key={column} scope="col">{column}</th>)}</tr></thead>
+          <tbody>{rows.map((row, index) => <tr key={index}>{row.map((cell, column) => <td key={column}>{cell}</td>)}</tr>)}</tbody>
         </table>
       </details>
     </figure>

@@ -2,9 +2,9 @@
 // error and progress display, and a series list read from the platform's QIDO-RS.
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
 import { api, ApiError } from "../api";
-import type { Loaded } from "../common/hooks";
-import type { Stage } from "../types";
-import type { Project } from "./apiTypes";
+import { useApi, type Loaded } from "../common/hooks";
+import type { Schema, Stage } from "../types";
+import type { Project, SchemaVersion } from "./apiTypes";
 import { seriesFromQido, type SeriesRow } from "./dicom";
 
 export interface DesignContextValue {
@@ -66,6 +66,18 @@ export function useSeries(slug: string, version = 0): { series: SeriesRow[]; err
     return () => controller.abort();
   }, [slug, version]);
   return state;
+}
+
+/** The schema definition a label stage's answers follow (its schema at the stage's version). */
+export function useStageSchema(stage: Pick<Stage, "schema" | "schema_version"> | null): { schema: Schema | null; error: string | null } {
+  const { slug } = useDesign();
+  const versions = useApi<SchemaVersion[]>(stage?.schema ? `/api/projects/${slug}/schemas/${stage.schema}/versions/` : null);
+  const version = versions.data?.find((candidate) => candidate.version === stage?.schema_version) ?? null;
+  return {
+    schema: version?.definition ?? null,
+    error: versions.error ?? (stage && versions.data && !version
+      ? `Version ${stage.schema_version} of ${stage.schema} was not found.` : null),
+  };
 }
 
 /** A section of a tab with its heading. */
