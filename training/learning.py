@@ -176,6 +176,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     train_layers: str = "all"  # "all" or "head"
+    head_l2: float = 1.0  # ridge penalty of the head fitted alone (per unit of example weight)
     augmentation: float = 1.0
     seed: int = 0
     device: str = "cpu"
@@ -185,8 +186,7 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: tor
     """Cross-entropy against soft targets (rows of class probabilities), weighted per example: the
     consensus posterior is the target and its confidence the weight, so an item the crowd was unsure
     of teaches less, and a gold item more."""
-    per_example = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
-    return (per_example * weights).sum() / weights.sum().clamp(min=1e-12)
+    return _loss("classification", logits, targets, weights, None)
 
 
 def train(model: nn.Module, images: torch.Tensor | None, targets: torch.Tensor, weights: torch.Tensor,
@@ -204,21 +204,21 @@ def train(model: nn.Module, images: torch.Tensor | None, targets: torch.Tensor, 
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
     model.to(device)
-    head_only = config.train_layers == "head" and isinstance(model, LabelNet)
-    parameters = model.head.parameters() if head_only else model.parameters()
-    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    dice = DiceLoss(softmax=True, reduction="none") if task == "segmentation" else None
-    if head_only:  # the encoder is fixed: embed once, then fit the head on the embeddings
-        inputs = (embeddings if embeddings is not None else embed(model, images, device=config.device)).to(device)
-    else:
-        inputs = images.to(device)
     targets, weights = targets.to(device), weights.to(device, dtype=torch.float32)
+    if config.train_layers == "head" and isinstance(model, LabelNet):
+        # The encoder is fixed: embed once, then fit the linear head to convergence on the embeddings.
+        inputs = embeddings if embeddings is not None else embed(model, images, device=config.device)
+        history = fit_head(model, inputs.to(device), targets, weights, task=task, l2=config.head_l2,
+                           progress=progress, should_stop=should_stop)
+        model.eval()
+        return history
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    dice = DiceLoss(softmax=True, reduction="none") if task == "segmentation" else None
+    inputs = images.to(device)
     steps_per_epoch = math.ceil(len(inputs) / config.batch_size)
     history = []
     for epoch in range(config.epochs):
         model.train()
-        if head_only:
-            model.encoder.eval()  # batch-norm statistics of the pretrained encoder stay as they are
         order = torch.randperm(len(inputs), generator=generator)
         total = 0.0
         for step, start in enumerate(range(0, len(inputs), config.batch_size)):
@@ -226,15 +226,12 @@ def train(model: nn.Module, images: torch.Tensor | None, targets: torch.Tensor, 
                 raise Cancelled
             index = order[start:start + config.batch_size]
             batch, target, weight = inputs[index], targets[index], weights[index]
-            if head_only:
-                output = model.head(model.dropout(batch))
-            else:
-                mask_target = target if task == "segmentation" else None
-                if config.augmentation > 0:
-                    batch, mask_target = augment(batch, generator, strength=config.augmentation, masks=mask_target)
-                    if task == "segmentation":
-                        target = mask_target / mask_target.sum(dim=1, keepdim=True).clamp(min=1e-6)
-                output = model(batch)
+            mask_target = target if task == "segmentation" else None
+            if config.augmentation > 0:
+                batch, mask_target = augment(batch, generator, strength=config.augmentation, masks=mask_target)
+                if task == "segmentation":
+                    target = mask_target / mask_target.sum(dim=1, keepdim=True).clamp(min=1e-6)
+            output = model(batch)
             loss = _loss(task, output, target, weight, dice)
             optimizer.zero_grad()
             loss.backward()
@@ -247,13 +244,47 @@ def train(model: nn.Module, images: torch.Tensor | None, targets: torch.Tensor, 
     return history
 
 
+def fit_head(model: LabelNet, embeddings: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, *,
+             task: str, l2: float, max_iterations: int = 200, progress: Progress | None = None,
+             should_stop: ShouldStop | None = None) -> list[float]:
+    """Fit the linear head alone, to convergence (L-BFGS), on fixed embeddings: a ridge-penalized
+    (multinomial logistic or Huber) regression, the classic linear probe. Unlike a fixed number of
+    SGD epochs it needs no tuning as labels arrive, and its answer depends on the data alone, so the
+    uncertainty the sampler reads is the model's and not the optimizer's. Returns the loss per step."""
+    head = model.head
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+    optimizer = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=max_iterations, line_search_fn="strong_wolfe",
+                                  tolerance_grad=1e-7, tolerance_change=1e-10)
+    history: list[float] = []
+
+    def objective() -> torch.Tensor:
+        if should_stop is not None and should_stop():
+            raise Cancelled
+        optimizer.zero_grad()
+        fit = (_per_example_loss(task, head(embeddings), targets) * weights).sum()
+        loss = fit + 0.5 * l2 * head.weight.pow(2).sum()
+        loss.backward()
+        history.append(loss.item() / weights.sum().clamp(min=1e-12).item())
+        if progress is not None:
+            progress(min(len(history) / max_iterations, 1.0), "training")
+        return loss
+
+    optimizer.step(objective)
+    return history
+
+
+def _per_example_loss(task: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if task == "classification":
+        return -(target * F.log_softmax(output, dim=1)).sum(dim=1)
+    return F.huber_loss(output, target, reduction="none").mean(dim=1)
+
+
 def _loss(task: str, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, dice: DiceLoss | None
           ) -> torch.Tensor:
-    if task == "classification":
-        return soft_cross_entropy(output, target, weight)
-    if task == "regression":
-        per_example = F.huber_loss(output, target, reduction="none").mean(dim=1)
-        return (per_example * weight).sum() / weight.sum().clamp(min=1e-12)
+    if task in ("classification", "regression"):
+        return (_per_example_loss(task, output, target) * weight).sum() / weight.sum().clamp(min=1e-12)
     per_pixel = -(target * F.log_softmax(output, dim=1)).sum(dim=1).mean(dim=(1, 2))
     overlap = dice(output, target).reshape(len(output), -1).mean(dim=1)
     return ((per_pixel + overlap) * weight).sum() / weight.sum().clamp(min=1e-12)
