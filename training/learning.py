@@ -176,6 +176,9 @@ class TrainConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     train_layers: str = "all"  # "all" or "head"
+    # With few labels an epoch is a single step, and a network needs some hundreds of steps to learn
+    # anything but the class prior: epochs are added until the run takes at least this many.
+    min_steps: int = 300
     head_l2: float = 1.0  # ridge penalty of the head fitted alone (per unit of example weight)
     augmentation: float = 1.0
     seed: int = 0
@@ -216,8 +219,9 @@ def train(model: nn.Module, images: torch.Tensor | None, targets: torch.Tensor, 
     dice = DiceLoss(softmax=True, reduction="none") if task == "segmentation" else None
     inputs = images.to(device)
     steps_per_epoch = math.ceil(len(inputs) / config.batch_size)
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     history = []
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(inputs), generator=generator)
         total = 0.0
@@ -238,7 +242,7 @@ def train(model: nn.Module, images: torch.Tensor | None, targets: torch.Tensor, 
             optimizer.step()
             total += loss.item()
             if progress is not None:
-                progress((epoch * steps_per_epoch + step + 1) / (config.epochs * steps_per_epoch), "training")
+                progress((epoch * steps_per_epoch + step + 1) / (epochs * steps_per_epoch), "training")
         history.append(total / steps_per_epoch)
     model.eval()
     return history

@@ -82,7 +82,7 @@ export const NUMBER_SETTINGS = [
   { key: "retrain_hours", label: "Retrain every (hours)", min: 0, max: 24 * 365, whole: false,
     help: "Also retrain on this schedule when labels changed; 0 = off." },
   { key: "epochs", label: "Epochs", min: 1, max: 1000, whole: true,
-    help: "Passes over the labeled items in each training run." },
+    help: "Passes over the labeled items in each training run (at least 300 training steps: more passes while labels are few)." },
 ] as const;
 
 export type NumberSettingKey = (typeof NUMBER_SETTINGS)[number]["key"];
