@@ -5,6 +5,7 @@
 WEB_PROCESSES and WEB_THREADS size it (default 3 × 8, for a 2-core machine)."""
 import gc
 import os
+from pathlib import Path
 
 workers = int(os.environ.get("WEB_PROCESSES", "3"))
 threads = int(os.environ.get("WEB_THREADS", "8"))
@@ -21,3 +22,20 @@ def when_ready(server) -> None:
 
     get_resolver().url_patterns  # noqa: B018 - evaluated for its imports
     gc.freeze()
+
+
+def on_starting(server) -> None:
+    """Metrics files of a previous run would be summed with this one's: start from an empty folder."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    """A web process that exits leaves its counters to the sum; its live gauges go with it."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, folder)

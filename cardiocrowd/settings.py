@@ -70,9 +70,15 @@ INSTALLED_APPS = [
     "exports",
     "training",
     "frontend",
+    "cardiocrowd.operations",
 ]
 
 MIDDLEWARE = [
+    # Outermost: every request gets an id and a latency sample; probes and scrapes are answered
+    # before host validation (cardiocrowd/operations/middleware.py).
+    "cardiocrowd.operations.middleware.RequestIdMiddleware",
+    "cardiocrowd.operations.middleware.RequestMetricsMiddleware",
+    "cardiocrowd.operations.middleware.OperationsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -175,6 +181,18 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task that names no limit of its own is killed after an hour. No global soft limit: a task's
+# missing soft limit falls back to it, which would cut the 6-hour training runs short.
+CELERY_TASK_TIME_LIMIT = 3600
+# Redis (and SQS) redeliver an unacknowledged task after the visibility timeout: it must outlast the
+# longest task (training, 6 hours) or a task still running would be started a second time.
+LONGEST_TASK_SECONDS = 6 * 3600
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sqs://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONGEST_TASK_SECONDS + 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# When the broker connection drops, a task that was running can no longer be acknowledged and will be
+# redelivered; cancel it rather than let it finish twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # CPU work queue; a deployment (or a benchmark) may name its own.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "default")
 # Whole-stage consensus runs (labeling/estimation.py) go to CONSENSUS_QUEUE; with GPU workers, a
@@ -204,10 +222,28 @@ CELERY_BEAT_SCHEDULE = {
                        "schedule": float(env_int("TRAINING_CHECK_SECONDS", 60))},
 }
 
+# --- Operations (cardiocrowd/operations, docs/operations.md) ---------------------------------------
+# "json": one JSON object per log line (production, for a log collector); "text": for people.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+# GET /metrics: with a token, only to `Authorization: Bearer <token>`; without one, only to loopback
+# and private addresses.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Read by prometheus_client itself: a folder, empty at start, shared by the processes of one gunicorn
+# (or of one prefork Celery worker) so that their metrics are summed. Unset: one process, in memory.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+# A Celery worker serves its task counters on this port (0: not served).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+if LOG_FORMAT == "json":
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING below, as JSON
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "cardiocrowd.operations.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "cardiocrowd.operations.logs.JsonFormatter"},
+                   "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"],
+                             "formatter": "json" if LOG_FORMAT == "json" else "text"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"pydicom": {"level": "ERROR"}, "dicomweb_client": {"level": "WARNING"},
                 "highdicom": {"level": "WARNING"}},

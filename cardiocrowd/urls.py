@@ -6,6 +6,7 @@ from cardiocrowd.imaging.urls import api_urlpatterns as imaging_api
 from cardiocrowd.imaging.urls import dicomweb_urlpatterns
 
 urlpatterns = [
+    path("", include("cardiocrowd.operations.urls")),  # /healthz, /readyz, /metrics
     path("admin/", admin.site.urls),
     path("api/", include("cardiocrowd.accounts.urls")),
     path("api/", include(imaging_api)),

@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cardiocrowd.operations.metrics import ANSWERS_STORED, TASKS_SERVED
+
 from . import audit
 from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task, WorkerQuality
 from .prelabels import prelabel
@@ -146,12 +148,15 @@ ASSIGNMENT_COLUMNS = ["id", "task_id", "worker_id", "round", "state", "leased_at
 ITEM_COLUMNS = ["id", "project_id", "study_id", "series_id", "instance_id"]
 
 
-def _claim(sql: str, stage: Stage, worker: AbstractBaseUser, **params) -> Assignment | None:
+def _claim(sql: str, stage: Stage, worker: AbstractBaseUser, *, kind: str = Task.Kind.NORMAL,
+           **params) -> Assignment | None:
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"stage": stage.pk, "worker": worker.pk, "lease": stage.lease_seconds, **params})
+        cursor.execute(sql, {"stage": stage.pk, "worker": worker.pk, "lease": stage.lease_seconds, "kind": kind,
+                             **params})
         row = cursor.fetchone()
     if row is None:
         return None
+    TASKS_SERVED.labels(kind=kind).inc()  # every new lease is taken here, in one statement
     split = len(ASSIGNMENT_COLUMNS)
     assignment = Assignment.from_db("default", ASSIGNMENT_COLUMNS, row[:split])
     assignment.item = Item.from_db("default", ITEM_COLUMNS, row[split:])
@@ -197,11 +202,15 @@ def submit_for_worker(*, assignment_id: int, worker_id: int, value: dict, skip_r
     from the model's pre-label (recorded with the answer, in stages that show pre-labels).
     Raises NotYourAssignment, AssignmentClosed, schema.AnswerError (nothing is stored then)."""
     try:
-        return _record_answer(assignment_id=assignment_id, worker_id=worker_id, value=value, skip_reason=skip_reason,
-                              verdict=verdict, note=note, from_prelabel=from_prelabel, images_of=images_of)
+        submission = _record_answer(assignment_id=assignment_id, worker_id=worker_id, value=value,
+                                    skip_reason=skip_reason, verdict=verdict, note=note, from_prelabel=from_prelabel,
+                                    images_of=images_of)
     except _LeaseRanOut:
         _expire(assignment_id)  # in a transaction of its own: the slot goes back to the pool now
         raise AssignmentClosed(assignment_id) from None
+    if submission.created:
+        ANSWERS_STORED.labels(kind=submission.answer.task.kind).inc()
+    return submission
 
 
 class _LeaseRanOut(Exception):

@@ -198,6 +198,10 @@ class Answer(models.Model):
     prelabel = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        # /metrics counts the answers of the last minute at every scrape: a range on this index.
+        indexes = [models.Index(fields=["created_at"], name="answer_created_at")]
+
 
 class GoldAnswer(models.Model):
     """The known answer of a gold or qualification task, with the explanation workers are shown."""
