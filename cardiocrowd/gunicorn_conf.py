@@ -13,6 +13,17 @@ worker_class = "gthread"
 backlog = 512
 preload_app = True  # load Django once in the master; workers share its memory pages
 
+if os.environ.get("LOG_FORMAT") == "json":
+    # gunicorn's own records (start, worker exits, timeouts) as JSON lines, like the platform's.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "cardiocrowd.operations.logs.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                    "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    }
+
 
 def when_ready(server) -> None:
     """In the master, before the workers fork: import every view (the URL patterns pull in DRF,

@@ -19,7 +19,8 @@ class ContextFilter(logging.Filter):
     """Adds request_id, task_id and task_name to the records logged while they are known."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request_id = current_request_id.get()
+        # Django logs 4xx and 5xx responses after the middleware has returned: their records carry the request.
+        request_id = current_request_id.get() or getattr(getattr(record, "request", None), "request_id", None)
         if request_id is not None and not hasattr(record, "request_id"):
             record.request_id = request_id
         task = current_task.get()
