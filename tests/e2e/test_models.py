@@ -47,7 +47,7 @@ def test_an_admin_trains_a_model_and_a_worker_starts_from_its_pre_label(browser_
     version = spec.versions.get(number=1)
     held_out = version.metrics["n"]
     assert held_out > 0
-    page.wait_for_selector(f"text=/accuracy [0-9.]+ ?%? .*on {held_out} held-out expert label/")
+    page.wait_for_selector(f"text=/accuracy [0-9.]+.* on {held_out} held-out expert labels?/")
     assert Prediction.objects.filter(version=version).count() > 0
     top = Task.objects.filter(stage=stage, state="open", kind="normal").order_by("-priority").first()
     first = Prediction.objects.get(version=version, item_id=top.item_id)  # the batch's first pick
