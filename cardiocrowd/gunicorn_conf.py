@@ -21,7 +21,8 @@ if os.environ.get("LOG_FORMAT") == "json":
         "formatters": {"json": {"()": "cardiocrowd.operations.logs.JsonFormatter"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
         "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
-                    "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+                    # No access lines: /metrics has the request figures, and paths carry ids and queries.
+                    "gunicorn.access": {"handlers": ["console"], "level": "WARNING", "propagate": False}},
     }
 
 
