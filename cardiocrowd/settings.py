@@ -1,4 +1,4 @@
-"""CardioCrowd settings, read from the environment (every variable is listed in deploy/env.example).
+"""CardioCrowd settings, read from the environment (every variable is listed in deploy/.env.example).
 
 Defaults are safe for production: DEBUG is off, and with DEBUG off a missing secret key or
 database URL is an error rather than a silent fallback.
