@@ -151,7 +151,8 @@ def broker_queue():
         broker.default_channel.queue_delete(name)
 
 
-def start_worker(queue: str, log, *, pool: str = "solo", concurrency: int = 1) -> subprocess.Popen:
+def start_worker(queue: str, log, *, pool: str = "solo", concurrency: int = 1,
+                 loglevel: str = "WARNING") -> subprocess.Popen:
     """A Celery worker process on the test's database and data folder, consuming `queue`. With the
     solo pool the task runs in the worker's own process, so killing the worker kills the task."""
     from django.conf import settings
@@ -162,7 +163,7 @@ def start_worker(queue: str, log, *, pool: str = "solo", concurrency: int = 1) -
                    "CARDIOCROWD_DATA_DIR": str(settings.CARDIOCROWD_DATA_DIR)}
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--pool",
                              pool, "--concurrency", str(concurrency), "--without-heartbeat", "--without-gossip",
-                             "--without-mingle", "--loglevel", "WARNING"],
+                             "--without-mingle", "--loglevel", loglevel],
                             cwd=REPOSITORY, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
 

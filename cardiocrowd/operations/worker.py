@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextvars import Token
 from typing import Any
 
 from celery import Task
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "cardiocrowd_request_id"
 TRAINING_RUN_TASK = "training.tasks.execute_run_task"
 _task_started_at: dict[str, Any] = {}  # task id → when this worker started it (training runs only)
+# The log context of each task running in this thread, innermost last: a task can run inside another
+# (a retry published with no countdown is executed before the failed try has logged its retry).
+_context_stack: list[tuple[Token, Token]] = []
 
 
 @before_task_publish.connect
@@ -41,8 +45,8 @@ def _pass_request_id(headers: dict, **_: Any) -> None:
 
 @task_prerun.connect
 def _enter_task(task_id: str, task: Task, **_: Any) -> None:
-    current_task.set((task_id, task.name))
-    current_request_id.set(task.request.get(REQUEST_ID_HEADER))
+    _context_stack.append((current_task.set((task_id, task.name)),
+                           current_request_id.set(task.request.get(REQUEST_ID_HEADER))))
     if task.name == TRAINING_RUN_TASK:
         _task_started_at[task_id] = timezone.now()
 
@@ -52,8 +56,10 @@ def _leave_task(task_id: str, task: Task, args: tuple, **_: Any) -> None:
     started_at = _task_started_at.pop(task_id, None)
     if started_at is not None and args:
         _count_finished_run(args[0], started_at)
-    current_task.set(None)
-    current_request_id.set(None)
+    if _context_stack:
+        task_token, request_token = _context_stack.pop()
+        current_task.reset(task_token)
+        current_request_id.reset(request_token)
 
 
 def _count_finished_run(run_id: int, started_at: Any) -> None:
