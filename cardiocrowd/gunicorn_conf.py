@@ -11,6 +11,10 @@ workers = int(os.environ.get("WEB_PROCESSES", "3"))
 threads = int(os.environ.get("WEB_THREADS", "8"))
 worker_class = "gthread"
 backlog = 512
+# An idle keep-alive connection is closed by the client (or the proxy: nginx keeps upstream ones 60 s)
+# before gunicorn closes it. With gunicorn's 2 s, a request sent on a connection gunicorn was closing
+# failed with "connection reset" under load (tests/benchmarks/bench_assignment.py --production).
+keepalive = 75
 preload_app = True  # load Django once in the master; workers share its memory pages
 
 if os.environ.get("LOG_FORMAT") == "json":

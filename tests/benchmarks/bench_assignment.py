@@ -1,6 +1,7 @@
 """Next-task and submit under concurrent simulated workers, through gunicorn and PostgreSQL.
 
     python tests/benchmarks/bench_assignment.py [--items 10000] [--workers 100] [--seconds 60] [--think-ms 1000]
+                                                [--production]
 
 Self-contained: makes a fresh database on BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432),
 queues `--items` items in a crowd stage (redundancy 3, random priorities), starts gunicorn, and runs
@@ -8,19 +9,35 @@ queues `--items` items in a crowd stage (redundancy 3, random priorities), start
 `--think-ms` (uniform 0.5×–1.5×, as a person labeling), answer. Aggregations are queued on a
 RabbitMQ queue of its own (no worker: only the web path is timed), deleted at the end with the
 database. The last line printed is one JSON object.
+
+`--production` runs the platform as deployed: besides gunicorn (production settings, DEBUG off,
+pooled database connections), `--celery-workers` Celery worker processes aggregate the completed
+tasks through RabbitMQ while the load runs; after it the benchmark waits (at most
+`--drain-seconds`) for every completed task's consensus and reports what is still pending.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
 import threading
 import time
+from collections import Counter
+from contextlib import nullcontext
 
 import requests
-from common import fresh_platform, percentile, running_gunicorn, server_times
+from common import (
+    fresh_platform,
+    percentile,
+    queue_state,
+    running_celery_workers,
+    running_gunicorn,
+    server_times,
+    wait_until_consuming,
+)
 
 ANSWER = {"view": "A4C", "quality": "good"}
 
@@ -33,12 +50,23 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=1000)
     parser.add_argument("--web-processes", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--production", action="store_true", help="aggregate through real Celery workers")
+    parser.add_argument("--celery-workers", type=int, default=2)
+    parser.add_argument("--drain-seconds", type=float, default=90)
     arguments = parser.parse_args()
 
-    with fresh_platform("bench-assign", DJANGO_LOG_LEVEL="WARNING") as folder:
+    with fresh_platform("bench-assign", DJANGO_LOG_LEVEL="WARNING", DJANGO_DEBUG="false") as folder:
         stage, tokens = populate(arguments.items, arguments.workers)
-        with running_gunicorn(folder, workers=arguments.web_processes, threads=arguments.web_threads) as url:
+        aggregating = running_celery_workers(folder, arguments.celery_workers) if arguments.production \
+            else nullcontext()
+        with aggregating as celery_workers, \
+                running_gunicorn(folder, workers=arguments.web_processes, threads=arguments.web_threads) as url:
+            if arguments.production:
+                wait_until_consuming(celery_workers)
             result = drive(url, stage, tokens, arguments)
+            result["load_average_1m"] = round(os.getloadavg()[0], 2)  # a shared machine: what else ran
+            if arguments.production:
+                result.update(drain(stage, arguments))
         for name, pattern in (("next_task", r"/next/$"), ("submit", r"/answer/$")):
             times = server_times(folder, pattern)
             result[f"server_{name}_p50_ms"] = round(statistics.median(times), 2) if times else None
@@ -102,7 +130,11 @@ def drive(url: str, stage_id: int, tokens: list[str], arguments: argparse.Namesp
             time.sleep(rng.uniform(0, arguments.think_ms / 1000))  # do not start all at once
             while time.monotonic() < deadline:
                 began = time.perf_counter()
-                response = session.post(f"{url}/api/projects/bench/stages/{stage_id}/next/")
+                try:
+                    response = session.post(f"{url}/api/projects/bench/stages/{stage_id}/next/")
+                except requests.RequestException as error:
+                    errors.append(f"next {type(error).__name__}")
+                    continue
                 elapsed = (time.perf_counter() - began) * 1000
                 if response.status_code == 204:
                     return
@@ -112,7 +144,11 @@ def drive(url: str, stage_id: int, tokens: list[str], arguments: argparse.Namesp
                 assignment = response.json()["assignment"]
                 time.sleep(rng.uniform(0.5, 1.5) * arguments.think_ms / 1000)
                 began = time.perf_counter()
-                answer = session.post(f"{url}/api/assignments/{assignment}/answer/", json={"value": ANSWER})
+                try:
+                    answer = session.post(f"{url}/api/assignments/{assignment}/answer/", json={"value": ANSWER})
+                except requests.RequestException as error:
+                    errors.append(f"answer {type(error).__name__}")
+                    continue
                 submitted = (time.perf_counter() - began) * 1000
                 with lock:
                     next_times.append(elapsed)
@@ -137,7 +173,25 @@ def drive(url: str, stage_id: int, tokens: list[str], arguments: argparse.Namesp
         "next_task_p99_ms": round(percentile(next_times, 0.99), 2),
         "submit_p50_ms": round(statistics.median(submit_times), 2) if submit_times else None,
         "submit_p99_ms": round(percentile(submit_times, 0.99), 2),
-        "errors": len(errors), "answers_acknowledged": len(acknowledged),
+        "errors": len(errors), "error_kinds": dict(Counter(errors)), "answers_acknowledged": len(acknowledged),
+    }
+
+
+def drain(stage_id: int, arguments: argparse.Namespace) -> dict:
+    """Wait for the workers to aggregate every task the load completed (a consensus and a routing
+    decision each); what is left after `--drain-seconds` is reported as pending."""
+    from labeling.models import Consensus, Task
+
+    began = time.monotonic()
+    completed = Task.objects.filter(stage_id=stage_id, state=Task.State.COMPLETE)
+    while (pending := completed.filter(routing_decisions__isnull=True).count()) and \
+            time.monotonic() - began < arguments.drain_seconds:
+        time.sleep(0.5)
+    return {
+        "production": True, "celery_workers": arguments.celery_workers, "tasks_completed": completed.count(),
+        "consensus_completed": Consensus.objects.filter(task__stage_id=stage_id).count(),
+        "consensus_pending": pending, "drain_seconds": round(time.monotonic() - began, 1),
+        "aggregations_queued": queue_state(os.environ["CELERY_DEFAULT_QUEUE"])[0],
     }
 
 

@@ -65,14 +65,16 @@ def fresh_platform(name: str, **environment: str) -> Iterator[Path]:
 
 @contextmanager
 def running_gunicorn(folder: Path, *, workers: int, threads: int) -> Iterator[str]:
-    """gunicorn serving the platform on a free loopback port; yields its URL."""
+    """gunicorn serving the platform on a free loopback port, sized as deployments size it
+    (WEB_PROCESSES × WEB_THREADS, read by cardiocrowd/gunicorn_conf.py); yields its URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:cardiocrowd.gunicorn_conf", "cardiocrowd.wsgi",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}",
          # Each request's path and time inside gunicorn, to tell server latency from the load generator's.
          "--access-logfile", str(folder / "access.log"), "--access-logformat", "%(m)s %(U)s %(s)s %(M)s"],
-        cwd=REPOSITORY, env=os.environ.copy(), stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
+        cwd=REPOSITORY, env={**os.environ, "WEB_PROCESSES": str(workers), "WEB_THREADS": str(threads)},
+        stdout=open(folder / "web.log", "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -98,3 +100,45 @@ def server_times(folder: Path, path_pattern: str) -> list[float]:
         if pattern.search(path):
             times.append(float(milliseconds))
     return times
+
+
+@contextmanager
+def running_celery_workers(folder: Path, count: int) -> Iterator[list[subprocess.Popen]]:
+    """`count` Celery worker processes (one task at a time each) consuming the platform's default
+    queue through the broker, as deployments run them. Yields as soon as they are started (they
+    take seconds to import): `wait_until_consuming` waits for them."""
+    queue = os.environ["CELERY_DEFAULT_QUEUE"]
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "-n", f"bench{number}@%h",
+         "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=REPOSITORY, env=os.environ.copy(), stdout=open(folder / f"worker{number}.log", "wb"),
+        stderr=subprocess.STDOUT) for number in range(count)]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
+
+
+def wait_until_consuming(processes: list[subprocess.Popen], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while queue_state(os.environ["CELERY_DEFAULT_QUEUE"])[1] < len(processes):
+        if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
+            raise RuntimeError("the Celery workers did not start (see worker*.log in the benchmark's folder)")
+        time.sleep(0.2)
+
+
+def queue_state(queue: str) -> tuple[int, int]:
+    """(messages ready, consumers) of a RabbitMQ queue; (0, 0) before anyone declared it."""
+    from amqp.exceptions import NotFound
+
+    from cardiocrowd.celery import app
+
+    with app.connection_for_write() as broker:
+        try:
+            declared = broker.default_channel.queue_declare(queue, passive=True)
+        except NotFound:
+            return 0, 0
+    return declared.message_count, declared.consumer_count
