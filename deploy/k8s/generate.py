@@ -85,7 +85,8 @@ ROLES = [
     Role(
         name="web",
         # Processes and threads: WEB_PROCESSES and WEB_THREADS in config.env (cardiocrowd/gunicorn_conf.py).
-        command=["gunicorn", "-c", "python:cardiocrowd.gunicorn_conf", "cardiocrowd.wsgi", "--bind", f"0.0.0.0:{WEB_PORT}"],
+        command=["gunicorn", "-c", "python:cardiocrowd.gunicorn_conf", "cardiocrowd.wsgi",
+                 "--bind", f"0.0.0.0:{WEB_PORT}"],
         resources=resources(cpu="2", memory="3Gi", memory_limit="4Gi"),
         replicas=None,
         ports={"http": WEB_PORT},

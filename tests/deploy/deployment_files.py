@@ -44,19 +44,23 @@ def _is_os_environ(node: ast.AST) -> bool:
         isinstance(node.value, ast.Name) and node.value.id == "os"
 
 
+def _reads_environment(function: ast.expr) -> bool:
+    """env_*(…), os.environ.get(…) or os.getenv(…)."""
+    if isinstance(function, ast.Name):
+        return function.id.startswith("env_")
+    if not isinstance(function, ast.Attribute):
+        return False
+    is_os = isinstance(function.value, ast.Name) and function.value.id == "os"
+    return (function.attr == "get" and _is_os_environ(function.value)) or (function.attr == "getenv" and is_os)
+
+
 def _environment_reads(tree: ast.AST) -> list[ast.expr]:
     """The name argument of every read: env_*(NAME, …), os.environ.get(NAME), os.getenv(NAME),
     os.environ[NAME] and NAME in os.environ."""
     names = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args:
-            function = node.func
-            if isinstance(function, ast.Name) and function.id.startswith("env_"):
-                names.append(node.args[0])
-            elif isinstance(function, ast.Attribute) and (
-                    (function.attr == "get" and _is_os_environ(function.value))
-                    or (function.attr == "getenv" and isinstance(function.value, ast.Name) and function.value.id == "os")):
-                names.append(node.args[0])
+        if isinstance(node, ast.Call) and node.args and _reads_environment(node.func):
+            names.append(node.args[0])
         elif isinstance(node, ast.Subscript) and _is_os_environ(node.value) and isinstance(node.ctx, ast.Load):
             names.append(node.slice)
         elif isinstance(node, ast.Compare) and any(isinstance(op, ast.In) for op in node.ops) and \
@@ -228,14 +232,16 @@ def with_secrets_filled_in(variables: dict[str, str]) -> dict[str, str]:
 def load_settings(variables: dict[str, str]) -> dict:
     """Start Django with exactly these variables (and nothing else of ours) and report the settings a
     deployment depends on. Loading, not connecting: no database or broker is reached."""
+    return _load_settings(tuple(sorted(variables.items())))
+
+
+@cache
+def _load_settings(variables: tuple[tuple[str, str], ...]) -> dict:
     clean = {key: value for key, value in os.environ.items()
              if key in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH"}}
     result = subprocess.run([sys.executable, "-c", SETTINGS_SUMMARY], cwd=REPOSITORY, capture_output=True, text=True,
-                            env={**clean, **variables, "DJANGO_SETTINGS_MODULE": "cardiocrowd.settings"}, timeout=120)
+                            env={**clean, **dict(variables), "DJANGO_SETTINGS_MODULE": "cardiocrowd.settings"},
+                            timeout=120)
     if result.returncode != 0:
         raise AssertionError(f"the settings do not load with this environment:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def dump(value: object) -> str:
-    return json.dumps(value, indent=1, sort_keys=True)

@@ -64,9 +64,11 @@ def kubernetes_worker_commands(overlay: str) -> dict[str, list[str]]:
 
 
 def gpu_pools_in_compose() -> set[str]:
+    def devices(service: dict) -> list[dict]:
+        return service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+
     return {name for name, service in platform_services().items()
-            if any(device.get("driver") == "nvidia"
-                   for device in service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", []))}
+            if any(device.get("driver") == "nvidia" for device in devices(service))}
 
 
 def gpu_pools_in_kubernetes(overlay: str) -> set[str]:
@@ -124,7 +126,8 @@ def test_compose_passes_the_env_file_to_every_platform_service_and_sets_no_setti
     services = platform_services()
 
     assert set(services) == {"migrate", "web", "worker", "worker-gpu", "beat"}
-    assert {name: service.get("env_file") for name, service in services.items()} == {name: [".env"] for name in services}
+    assert {name: service.get("env_file") for name, service in services.items()} == \
+        {name: [".env"] for name in services}
     assert {name: service.get("environment") for name, service in services.items()} == {name: None for name in services}
 
 

@@ -85,7 +85,8 @@ def pattern_regex(pattern: str) -> re.Pattern:
 def is_ignored(path: str) -> bool:
     """Whether BuildKit leaves the path out of the context: a pattern matches it or a folder above it."""
     prefixes = ["/".join(path.split("/")[:length]) for length in range(1, path.count("/") + 2)]
-    return any(pattern_regex(pattern.strip("/")).fullmatch(prefix) for pattern in ignore_patterns() for prefix in prefixes)
+    return any(pattern_regex(pattern.strip("/")).fullmatch(prefix)
+               for pattern in ignore_patterns() for prefix in prefixes)
 
 
 def test_the_stages_compose_builds_exist_and_the_default_is_the_platform():
@@ -155,7 +156,7 @@ def test_the_images_paths_are_the_deployments_paths():
 
     for name in ("DJANGO_STATIC_ROOT", "CARDIOCROWD_DATA_DIR"):
         assert image[name] == compose_env[name] == kubernetes_env[name], name
-    assert generator.DATA_DIR == image["CARDIOCROWD_DATA_DIR"]
+    assert image["CARDIOCROWD_DATA_DIR"] == generator.DATA_DIR
     assert compose_env["PROMETHEUS_MULTIPROC_DIR"] == kubernetes_env["PROMETHEUS_MULTIPROC_DIR"]
     assert f"mkdir -p {image['CARDIOCROWD_DATA_DIR']}" in setup and compose_env["PROMETHEUS_MULTIPROC_DIR"] in setup
     assert f"--uid {generator.APP_USER}" in setup

@@ -212,7 +212,8 @@ def test_web_is_reachable_through_the_ingress_autoscaled_and_drained_one_pod_at_
 def test_the_ingress_accepts_uploads_as_large_as_the_platform_does(overlay):
     annotations = objects_of_kind(built_overlay(overlay), "Ingress")["cardiocrowd"]["metadata"]["annotations"]
 
-    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == config_map(overlay)["CARDIOCROWD_MAX_UPLOAD_BYTES"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == \
+        config_map(overlay)["CARDIOCROWD_MAX_UPLOAD_BYTES"]
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 300
 
 
