@@ -6,6 +6,7 @@ The list of environment variables is never written down here: it is read from th
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 import tempfile
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
@@ -132,6 +134,15 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
 
 # --- compose ---------------------------------------------------------------------------------------
 
+ENV_EXAMPLE = DEPLOY / ".env.example"
+
+
+def compose_environment() -> dict[str, str]:
+    """deploy/.env as an operator makes it from the example: secrets filled in, ${...} expanded."""
+    filled = with_secrets_filled_in(read_env_file(ENV_EXAMPLE))
+    return {name: interpolate(value, filled) for name, value in filled.items()}
+
+
 @cache
 def compose() -> dict:
     return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
@@ -155,6 +166,15 @@ def kustomization(folder: Path) -> dict:
 
 def load_yaml_documents(path: Path) -> list[dict]:
     return [document for document in yaml.safe_load_all(path.read_text()) if document]
+
+
+def load_generator() -> ModuleType:
+    """deploy/k8s/generate.py as a module (deploy/ is no package)."""
+    spec = importlib.util.spec_from_file_location("k8s_generate", K8S / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def kubectl() -> str:

@@ -15,12 +15,12 @@ from .deployment_files import (
     REPOSITORY,
     as_argv,
     compose,
+    compose_environment,
     interpolate,
     is_secret,
     platform_services,
     read_env_file,
 )
-from .test_environment import compose_environment
 
 NGINX = (DEPLOY / "nginx.conf").read_text()
 HEALTH_ENDPOINTS = {"healthz", "readyz"}

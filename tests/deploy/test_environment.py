@@ -5,13 +5,14 @@ import pytest
 
 from .commands import parse_command
 from .deployment_files import (
-    DEPLOY,
+    ENV_EXAMPLE,
     K8S,
     OVERLAYS,
     ComputedVariableName,
     as_argv,
     built_overlay,
     compose,
+    compose_environment,
     generated_name,
     interpolate,
     is_secret,
@@ -25,17 +26,10 @@ from .deployment_files import (
     with_secrets_filled_in,
 )
 
-ENV_EXAMPLE = DEPLOY / ".env.example"
 # Read by compose.yaml itself (images, ports, the bundled servers' passwords), not by the platform's
 # settings; ORTHANC_PASSWORD is also the example DICOMweb source's secret_env.
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "ORTHANC_PASSWORD", "CARDIOCROWD_IMAGE", "CARDIOCROWD_TAG",
                 "HTTP_PORT", "IMPORTS_DIR"}
-
-
-def compose_environment() -> dict[str, str]:
-    """deploy/.env as an operator makes it from the example: secrets filled in, ${...} expanded."""
-    filled = with_secrets_filled_in(read_env_file(ENV_EXAMPLE))
-    return {name: interpolate(value, filled) for name, value in filled.items()}
 
 
 def kubernetes_environment(overlay: str) -> dict[str, str]:

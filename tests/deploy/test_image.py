@@ -10,8 +10,7 @@ import tomllib
 from packaging.specifiers import SpecifierSet
 
 from .commands import parse_command
-from .deployment_files import DEPLOY, K8S, REPOSITORY, compose, read_env_file
-from .test_kubernetes import load_generator
+from .deployment_files import DEPLOY, K8S, REPOSITORY, compose, load_generator, read_env_file
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 IGNORE_FILE = DEPLOY / "Dockerfile.dockerignore"

@@ -1,10 +1,8 @@
 """deploy/k8s: the generated workloads are the generator's output, the kustomizations hold together,
 each overlay builds with kustomize into objects that a recent Kubernetes accepts, and the objects
 agree with each other and with the platform (commands, ports, health endpoints, GPUs, secrets)."""
-import importlib.util
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -22,6 +20,7 @@ from .deployment_files import (
     generated_name,
     is_secret,
     kustomization,
+    load_generator,
     load_yaml_documents,
     objects_of_kind,
     pod_templates,
@@ -32,14 +31,6 @@ BASE = K8S / "base"
 KUBERNETES_VERSION = latest_version()
 HEALTH_ENDPOINTS = {"healthz", "readyz"}
 IMAGES = {"cardiocrowd", "cardiocrowd-gpu"}
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("k8s_generate", K8S / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def base_objects() -> dict[tuple[str, str], dict]:
