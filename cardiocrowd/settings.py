@@ -154,8 +154,38 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- DICOM storage and ingest -------------------------------------------------------------
-# De-identified DICOM and exports live under this folder; nothing identifying is ever written here.
+# De-identified DICOM, exports and model checkpoints are stored through the "data" storage
+# (cardiocrowd/blobs.py): this folder by default; with CARDIOCROWD_STORAGE=s3, a bucket of
+# S3-compatible object storage that every web replica and worker shares (docs/operations.md).
+# Upload staging stays in this folder either way. Nothing identifying is ever written to either.
 CARDIOCROWD_DATA_DIR = Path(env_str("CARDIOCROWD_DATA_DIR", str(BASE_DIR / "var" / "data")))
+CARDIOCROWD_STORAGE = env_str("CARDIOCROWD_STORAGE", "filesystem")
+if CARDIOCROWD_STORAGE == "filesystem":
+    STORAGES["data"] = {"BACKEND": "cardiocrowd.blobs.DataFolderStorage"}
+elif CARDIOCROWD_STORAGE == "s3":
+    from botocore.config import Config as BotocoreConfig
+
+    if env_str("AWS_STORAGE_BUCKET_NAME") is None:
+        raise ImproperlyConfigured("AWS_STORAGE_BUCKET_NAME must be set when CARDIOCROWD_STORAGE is s3")
+    _endpoint = env_str("AWS_S3_ENDPOINT_URL")  # unset: Amazon S3 itself
+    STORAGES["data"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+        "endpoint_url": _endpoint,
+        "region_name": env_str("AWS_S3_REGION_NAME"),
+        # Unset keys leave boto3 its own chain (an instance role, a Kubernetes web identity).
+        "access_key": env_str("AWS_ACCESS_KEY_ID"),
+        "secret_key": env_str("AWS_SECRET_ACCESS_KEY"),
+        "default_acl": None,  # private: the bucket's own policy applies
+        "client_config": BotocoreConfig(
+            # Self-hosted servers (MinIO, Ceph) are addressed by path, not by bucket host name.
+            s3={"addressing_style": env_str("AWS_S3_ADDRESSING_STYLE", "path" if _endpoint else "auto")},
+            # Checksums only where the API requires them: several S3-compatible servers refuse the
+            # trailing checksums that botocore sends by default since 1.36.
+            request_checksum_calculation="when_required", response_checksum_validation="when_required",
+            retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60),
+    }}
+else:
+    raise ImproperlyConfigured(f"CARDIOCROWD_STORAGE is {CARDIOCROWD_STORAGE!r}: filesystem or s3")
 # An upload (one request: files or a zip) larger than this is refused with 413.
 CARDIOCROWD_MAX_UPLOAD_BYTES = env_int("CARDIOCROWD_MAX_UPLOAD_BYTES", 2 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2

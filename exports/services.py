@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
@@ -20,9 +19,10 @@ from django.utils import timezone
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
 
+from cardiocrowd import blobs
 from cardiocrowd.accounts.models import Project
 from cardiocrowd.imaging.models import Instance
-from cardiocrowd.imaging.storage import instance_path
+from cardiocrowd.imaging.storage import instance_name
 from labeling import audit
 
 from . import storage, tables
@@ -84,10 +84,10 @@ def build_export(*, export_id: int) -> Export | None:
         export.save(update_fields=["status", "started_at", "finished_at", "error"])
         try:
             storage.remove_leftovers(export.folder, including_published=True)
-            build = storage.new_build_dir(export.folder)
+            build = storage.new_build(export.folder)
             document = export_document(export)
             written = _write_files(export, document, build)
-            storage.publish(build, export.folder)
+            build.publish()
             _record_success(export, document, written)
         except Exception as error:
             storage.remove_leftovers(export.folder, including_published=True)
@@ -113,10 +113,10 @@ def _build_lock(export_id: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [BUILD_LOCK_NAMESPACE, export_id])
 
 
-def _write_files(export: Export, document: dict, build: Path) -> list[tuple[str, storage.WrittenFile]]:
+def _write_files(export: Export, document: dict, build: storage.Build) -> list[tuple[str, storage.WrittenFile]]:
     """CSV, JSON, one SEG per labeled source image, one SR per item with measurements."""
-    written = [(ExportFile.Kind.CSV, storage.write_file(build, "labels.csv", tables.csv_bytes(document))),
-               (ExportFile.Kind.JSON, storage.write_file(build, "labels.json", tables.json_bytes(document)))]
+    written = [(ExportFile.Kind.CSV, build.write_file("labels.csv", tables.csv_bytes(document))),
+               (ExportFile.Kind.JSON, build.write_file("labels.json", tables.json_bytes(document)))]
     producer = Producer(uid_seed=f"cardiocrowd-export:{export.pk}", software_version=_software_version())
     source = _source_reader(export.project_id)
     segments = {}
@@ -129,7 +129,7 @@ def _write_files(export: Export, document: dict, build: Path) -> list[tuple[str,
             except ExportError as error:
                 raise ExportError(f"item {labels[0].item}, field {labels[0].key}: {error}") from None
             seg, references = build_segmentation(header, labels, producer, instance_number=number)
-            written.append((ExportFile.Kind.SEG, storage.write_file(build, f"seg-{instance_uid}.dcm", _encoded(seg))))
+            written.append((ExportFile.Kind.SEG, build.write_file(f"seg-{instance_uid}.dcm", _encoded(seg))))
             segments.update({(label.item, label.key): reference for label, reference in zip(labels, references,
                                                                                                strict=True)})
         definitions = {(schema["name"], schema["version"]): schema["definition"] for schema in document["schemas"]}
@@ -143,8 +143,8 @@ def _write_files(export: Export, document: dict, build: Path) -> list[tuple[str,
                                         segments=segments, producer=producer, instance_number=number + 1)
             if report is not None:
                 number += 1
-                written.append((ExportFile.Kind.SR, storage.write_file(build, f"sr-item-{record['item']}.dcm",
-                                                                         _encoded(report))))
+                written.append((ExportFile.Kind.SR, build.write_file(f"sr-item-{record['item']}.dcm",
+                                                                      _encoded(report))))
     return written
 
 
@@ -157,11 +157,12 @@ def _source_reader(project_id: int) -> Callable[[str], Dataset]:
         instance = Instance.objects.filter(project_id=project_id, sop_instance_uid=sop_instance_uid).first()
         if instance is None:
             raise ExportError(f"image {sop_instance_uid} is not in this project")
-        path = instance_path(instance.relative_path)
-        if not path.is_file():
-            raise ExportError(f"image {sop_instance_uid} has no stored file (expected at {instance.relative_path})")
         try:
-            return complete_header(pydicom.dcmread(path, stop_before_pixels=True))
+            with blobs.open_reader(instance_name(instance.relative_path)) as file:
+                return complete_header(pydicom.dcmread(file, stop_before_pixels=True))
+        except FileNotFoundError:
+            raise ExportError(f"image {sop_instance_uid} has no stored file (expected at {instance.relative_path})"
+                              ) from None
         except (InvalidDicomError, OSError, ValueError) as error:
             raise ExportError(f"image {sop_instance_uid}: its stored file cannot be read ({error})") from error
 
@@ -223,9 +224,8 @@ def _record_success(export: Export, document: dict, written: list[tuple[str, sto
 def open_export_file(export_file: ExportFile) -> BinaryIO:
     """The published file, opened for reading, after checking it is still the one recorded.
     Raises ExportFileChanged."""
-    path = storage.file_path(export_file.export.folder, export_file.name)
     try:
-        handle = open(path, "rb")
+        handle = storage.open_file(export_file.export.folder, export_file.name)
     except OSError as error:
         raise ExportFileChanged(f"{export_file.name} is missing ({error.strerror})") from error
     # Checked through the handle that is then served, so what is checked is what is sent.

@@ -11,7 +11,8 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_color_lut, pixel_array
 
-from cardiocrowd.imaging.storage import instance_path
+from cardiocrowd import blobs
+from cardiocrowd.imaging.storage import instance_name
 from labeling.consensus.masks import answer_mask
 from labeling.estimation import expert_decided_labels
 from labeling.models import Consensus, GoldAnswer, Item, Task
@@ -138,11 +139,12 @@ def item_frame(item: Item, sop_uid: str = "", frame: int = 0) -> tuple[np.ndarra
         raise LookupError(f"item {item.pk} has no available image")
     chosen = next((row for row in instances if row[0] == sop_uid), instances[len(instances) // 2])
     number = frame if chosen[0] == sop_uid and frame else (chosen[2] + 1) // 2
-    path = str(instance_path(chosen[1]))
-    header = pydicom.dcmread(path, stop_before_pixels=True)
-    pixels = pixel_array(path, index=number - 1)
+    # Ranged reads: the header and one frame, not the whole cine, when the store is object storage.
+    with blobs.open_reader(instance_name(chosen[1])) as file:
+        header = pydicom.dcmread(file, stop_before_pixels=True)
+        pixels = pixel_array(file, index=number - 1)
     if header.get("PhotometricInterpretation") == "PALETTE COLOR":
-        pixels = apply_color_lut(pixels, pydicom.dcmread(path))
+        pixels = apply_color_lut(pixels, header)  # the palette's tables lie before the pixel data
     return pixels, header
 
 

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -435,13 +436,18 @@ def regression_metrics(values: np.ndarray, truth: np.ndarray) -> dict:
 # --- checkpoints --------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, model: nn.Module, spec: NetworkSpec, **extra) -> tuple[int, str]:
-    """Write the model's weights and spec to `path` atomically (a temporary file renamed over it, so a
-    worker killed mid-write leaves no half file). Returns (bytes, sha256)."""
+def checkpoint_bytes(model: nn.Module, spec: NetworkSpec, **extra) -> bytes:
+    """The model's weights and spec (and `extra` entries) as one checkpoint file's bytes."""
     buffer = io.BytesIO()
     torch.save({"format": "cardiocrowd-model/1", "spec": spec.as_json(), "state_dict": model.state_dict(), **extra},
                buffer)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def save_checkpoint(path: Path, model: nn.Module, spec: NetworkSpec, **extra) -> tuple[int, str]:
+    """Write the model's weights and spec to the local file `path` atomically (a temporary file
+    renamed over it, so a worker killed mid-write leaves no half file). Returns (bytes, sha256)."""
+    data = checkpoint_bytes(model, spec, **extra)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -456,12 +462,12 @@ def save_checkpoint(path: Path, model: nn.Module, spec: NetworkSpec, **extra) ->
     return len(data), hashlib.sha256(data).hexdigest()
 
 
-def load_checkpoint(path: Path) -> tuple[nn.Module, NetworkSpec, dict]:
-    """The model, its spec and the checkpoint's other entries. Raises ValueError for a file that is
-    not one of ours."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+def load_checkpoint(source: Path | BinaryIO) -> tuple[nn.Module, NetworkSpec, dict]:
+    """The model, its spec and the checkpoint's other entries, from a file or an open binary handle.
+    Raises ValueError for one that is not one of ours."""
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != "cardiocrowd-model/1":
-        raise ValueError(f"{path.name} is not a CardioCrowd model checkpoint")
+        raise ValueError(f"{getattr(source, 'name', 'this file')} is not a CardioCrowd model checkpoint")
     spec = NetworkSpec.from_json(checkpoint["spec"])
     model = build_network(spec)
     model.load_state_dict(checkpoint["state_dict"])

@@ -4,8 +4,10 @@ predictions per item and task priorities, in one transaction with the version, s
 half-way leaves the previous version in force. See LEARNING.md."""
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from cardiocrowd import blobs
 from labeling.consensus.masks import encode_rle
 from labeling.models import Consensus, Item, Stage, Task
 
@@ -214,20 +217,53 @@ def _starting_model(spec: ModelSpec) -> tuple[torch.nn.Module, learning.NetworkS
         learning.transfer_weights(model, state)
         return model, network, encoder, True
     if spec.checkpoint:
-        learning.transfer_weights(model, torch.load(data_path(spec.checkpoint), map_location="cpu", weights_only=True))
+        with blobs.open_whole(spec.checkpoint) as file:
+            learning.transfer_weights(model, torch.load(file, map_location="cpu", weights_only=True))
         return model, network, None, True
     return model, network, None, False
 
 
 def _load_version_state(version: ModelVersion) -> tuple[torch.nn.Module, learning.NetworkSpec, dict]:
-    model, network, _ = learning.load_checkpoint(data_path(version.artifact))
+    model, network = load_version(version)
     return model, network, model.state_dict()
 
 
-def data_path(relative: str):
-    from cardiocrowd.imaging.storage import data_dir
+class ArtifactChanged(ValueError):
+    """A version's stored weights are missing or no longer what was recorded (size or sha256)."""
 
-    return data_dir() / relative
+
+def load_version(version: ModelVersion) -> tuple[torch.nn.Module, learning.NetworkSpec]:
+    """The version's network with its weights, checked against the recorded size and sha256 first.
+    Raises ArtifactChanged."""
+    try:
+        file = blobs.open_whole(version.artifact)
+    except FileNotFoundError as error:
+        raise ArtifactChanged(f"the weights of version {version.number} are missing ({version.artifact})") from error
+    with file:
+        digest, size = hashlib.sha256(), 0
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+        if (size, digest.hexdigest()) != (version.size, version.sha256):
+            raise ArtifactChanged(f"the weights of version {version.number} no longer match their recorded "
+                                  "size and sha256")
+        file.seek(0)
+        model, network, _ = learning.load_checkpoint(file)
+    return model, network
+
+
+def data_path(relative: str) -> Path | None:
+    """A stored artifact's file where the data storage is the local folder (tools and tests that look
+    at the folder), else None."""
+    return blobs.local_path(relative)
+
+
+def _store_checkpoint(relative: str, model: torch.nn.Module, network: learning.NetworkSpec, **extra
+                      ) -> tuple[int, str]:
+    """Store the weights under `relative`, whole or not at all. Returns (bytes, sha256)."""
+    data = learning.checkpoint_bytes(model, network, **extra)
+    size, _ = blobs.write_atomically(relative, lambda file: file.write(data), flush_to_disk=True)
+    return size, hashlib.sha256(data).hexdigest()
 
 
 def _new_version_path(spec: ModelSpec, number: int) -> str:
@@ -352,7 +388,7 @@ def _publish(run: TrainingRun, model, network: learning.NetworkSpec, *, parent, 
     spec = run.spec
     number = (spec.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     relative = _new_version_path(spec, number)
-    size, sha256 = learning.save_checkpoint(data_path(relative), model, network, run=run.pk, kind=kind)
+    size, sha256 = _store_checkpoint(relative, model, network, run=run.pk, kind=kind)
     with transaction.atomic():
         version = ModelVersion.objects.create(spec=spec, number=number, kind=kind, run=run, parent=parent,
                                               artifact=relative, sha256=sha256, size=size, labels_used=labels_used,
@@ -405,7 +441,7 @@ def _score(run: TrainingRun, reporter: _Reporter, device: str) -> None:
     version = current_version(spec)
     if version is None:
         raise ValueError("no trained version to score with yet")
-    model, network, _ = learning.load_checkpoint(data_path(version.artifact))
+    model, network = load_version(version)
     gathered = data.gather(spec)
     pool = _load_images(spec, gathered.pool, None, reporter, "waiting")
     scored = _score_pool(spec, model, pool, gathered)
@@ -446,7 +482,6 @@ def upload_checkpoint(*, spec: ModelSpec, data: bytes, filename: str) -> ModelVe
         raise ModelDesignError("file", f"{filename}: {error}") from None
     number = (spec.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     relative = _new_version_path(spec, number)
-    size, sha256 = learning.save_checkpoint(data_path(relative), model, network, source=filename,
-                                            copied=len(copied))
+    size, sha256 = _store_checkpoint(relative, model, network, source=filename, copied=len(copied))
     return ModelVersion.objects.create(spec=spec, number=number, kind="upload", artifact=relative, sha256=sha256,
                                        size=size, metrics={"source": filename, "tensors_taken": len(copied)})

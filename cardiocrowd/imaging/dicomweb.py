@@ -17,6 +17,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from cardiocrowd import blobs
 from cardiocrowd.accounts.access import get_project_access
 
 from . import storage
@@ -132,9 +133,7 @@ def multipart_instances(instances: list[Instance]) -> StreamingHttpResponse:
         for instance in instances:
             yield (f"--{boundary}\r\nContent-Type: application/dicom; transfer-syntax={instance.transfer_syntax_uid}"
                    f"\r\nContent-Length: {instance.file_size}\r\n\r\n").encode()
-            with open(storage.instance_path(instance.relative_path), "rb") as file:
-                while chunk := file.read(1 << 20):
-                    yield chunk
+            yield from blobs.iter_chunks(storage.instance_name(instance.relative_path))
             yield b"\r\n"
         yield f"--{boundary}--\r\n".encode()
 
@@ -320,6 +319,14 @@ class RetrieveView(DicomWebView):
         return multipart_instances(instances)
 
 
+def read_stored_frames(name: str, index: FrameIndex, numbers: list[int]) -> list[bytes]:
+    """The frames as stored (their fragments joined), from the byte ranges indexed at ingest: one
+    read of the store for them all, never the whole instance."""
+    ranges = [index.ranges(number) for number in numbers]
+    fragments = iter(blobs.read_ranges(name, [fragment for frame in ranges for fragment in frame]))
+    return [b"".join(next(fragments) for _ in frame) for frame in ranges]
+
+
 def parse_frame_list(text: str, frame_count: int) -> list[int]:
     try:
         frames = [int(part) for part in text.split(",") if part.strip()]
@@ -344,12 +351,12 @@ class FramesView(DicomWebView):
         frames = (parse_frame_list(frame_list, instance.number_of_frames) if frame_list
                   else list(range(1, instance.number_of_frames + 1)))
         part_type, syntax = choose_frame_encoding(request.headers.get("Accept", ""), instance.transfer_syntax_uid)
-        path = storage.instance_path(instance.relative_path)
+        name = storage.instance_name(instance.relative_path)
         stored = instance.transfer_syntax_uid
         if syntax == stored or (syntax == EXPLICIT_VR_LITTLE_ENDIAN and stored in NATIVE_LITTLE_ENDIAN):
-            index = FrameIndex(bytes(instance.frame_index))  # implicit VR LE pixels are the same bytes
-            with open(path, "rb") as file:
-                parts = [index.read_frame(file, number) for number in frames]
+            # Implicit VR LE pixels are the same bytes.
+            parts = read_stored_frames(name, FrameIndex(bytes(instance.frame_index)), frames)
         else:
-            parts = [decode_frame_native(str(path), number) for number in frames]
+            with blobs.open_reader(name) as file:
+                parts = [decode_frame_native(file, number) for number in frames]
         return multipart_frames(parts, part_type, syntax)

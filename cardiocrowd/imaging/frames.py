@@ -67,9 +67,11 @@ def pack(frame_starts: list[int], offsets: list[int], lengths: list[int]) -> Fra
     return FrameIndex(struct.pack(f"<{len(values)}q", *values))
 
 
-def build_frame_index(path: str) -> FrameIndex:
-    """Index the frames of the Part-10 file at `path`. Raises FrameIndexError."""
-    dataset = pydicom.dcmread(path, defer_size=256)
+def build_frame_index(file: BinaryIO) -> FrameIndex:
+    """Index the frames of the Part-10 file open in `file` (read from its start). Raises
+    FrameIndexError."""
+    file.seek(0)
+    dataset = pydicom.dcmread(file, defer_size=256)
     if PIXEL_DATA not in dataset:
         return FrameIndex(b"")
     element = dataset.get_item(PIXEL_DATA, keep_deferred=True)
@@ -79,12 +81,11 @@ def build_frame_index(path: str) -> FrameIndex:
     frame_count = int(dataset.get("NumberOfFrames") or 1)
     if element.length != UNDEFINED_LENGTH:
         return _native_index(dataset, value_offset, element.length, frame_count)
-    with open(path, "rb") as file:
-        fragments, basic_offsets, fragment_positions = _read_fragments(file, value_offset, dataset.is_little_endian)
-        first_bytes = []
-        for offset, _ in fragments:
-            file.seek(offset)
-            first_bytes.append(file.read(4))
+    fragments, basic_offsets, fragment_positions = _read_fragments(file, value_offset, dataset.is_little_endian)
+    first_bytes = []
+    for offset, _ in fragments:
+        file.seek(offset)
+        first_bytes.append(file.read(4))
     extended = dataset.get("ExtendedOffsetTable")
     if extended is not None:
         basic_offsets = list(struct.unpack(f"<{len(extended) // 8}Q", extended))
@@ -170,9 +171,10 @@ def _group_fragments(
 NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
 
 
-def decode_frame_native(path: str, frame_number: int) -> bytes:
-    """Frame `frame_number` (1-based) as Explicit VR Little Endian pixel bytes (colour as RGB)."""
+def decode_frame_native(file: BinaryIO, frame_number: int) -> bytes:
+    """Frame `frame_number` (1-based) of the Part-10 file open in `file`, as Explicit VR Little
+    Endian pixel bytes (colour as RGB)."""
     from pydicom.pixels import pixel_array
 
-    array = pixel_array(path, index=frame_number - 1)
+    array = pixel_array(file, index=frame_number - 1)
     return array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()

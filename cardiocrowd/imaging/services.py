@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydicom.dataset import Dataset
 
+from cardiocrowd import blobs
 from cardiocrowd.accounts.models import Project
 
 from . import deid, storage
@@ -100,13 +101,10 @@ def prepare_instance(*, project: Project, dataset: Dataset) -> PreparedInstance:
             quarantine_reason = "burned-in annotation (flagged, or usual for this modality) and no mask rule applies"
     relative = storage.relative_instance_path(project.pk, dataset.StudyInstanceUID, dataset.SeriesInstanceUID,
                                               dataset.SOPInstanceUID)
-    path = storage.instance_path(relative)
-    file_size = storage.write_atomically(path, lambda file: dataset.save_as(file, enforce_file_format=True))
-    try:
-        index = build_frame_index(str(path))
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    # Indexed before it is published: an instance whose frames cannot be located is never stored.
+    file_size, index = blobs.write_atomically(storage.instance_name(relative),
+                                              lambda file: dataset.save_as(file, enforce_file_format=True),
+                                              check=build_frame_index)
     return PreparedInstance(dataset=dataset, result=result, relative_path=relative, file_size=file_size,
                             frame_index=index.packed, metadata=_metadata_json(dataset), status=status,
                             quarantine_reason=quarantine_reason, masked=masked)

@@ -12,6 +12,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
+from cardiocrowd import blobs
+
 logger = logging.getLogger(__name__)
 
 # A probe that hangs is as bad as one that fails: each check gives up after this long.
@@ -49,6 +51,20 @@ def check_storage() -> None:
             raise StorageCheckFailed(str(probe))
     finally:
         probe.unlink(missing_ok=True)
+    if not blobs.is_local():  # the folder still holds upload staging; the store itself is the bucket
+        check_object_storage()
+
+
+def check_object_storage() -> None:
+    """Write, read back (a ranged read, as frames are served) and delete a small object in the
+    data storage's bucket."""
+    name = f"readyz/{uuid.uuid4().hex}"
+    try:
+        blobs.write_atomically(name, lambda file: file.write(PROBE_BYTES))
+        if blobs.read_ranges(name, [(0, len(PROBE_BYTES))]) != [PROBE_BYTES]:
+            raise StorageCheckFailed(name)
+    finally:
+        blobs.delete(name)
 
 
 # Name → check. Another part of the platform that the web process needs adds its check here.
