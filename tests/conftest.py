@@ -1,4 +1,5 @@
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,31 @@ def orthanc():
     server = OrthancServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def object_gateway():
+    """A real S3-compatible object store: Ceph's RADOS Gateway on loopback (tests/objectstore.py)."""
+    from .objectstore import ObjectGateway
+
+    gateway = ObjectGateway().start()
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def use_object_storage(object_gateway, settings, monkeypatch):
+    """Call to store the platform's objects in a fresh bucket of the gateway from then on, configured
+    by the settings module's own code for CARDIOCROWD_STORAGE=s3 (run again with the gateway's
+    variables). Returns the bucket's name."""
+    def switch() -> str:
+        bucket = object_gateway.new_bucket()
+        for name, value in object_gateway.environment(bucket=bucket).items():
+            monkeypatch.setenv(name, value)
+        configured = runpy.run_path(str(REPOSITORY / "cardiocrowd" / "settings.py"))["STORAGES"]["data"]
+        settings.STORAGES = {**settings.STORAGES, "data": configured}
+        return bucket
+    return switch
 
 
 # --- broker tests: real Celery worker processes on a queue of their own ----------------------
