@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -32,7 +31,7 @@ from cardiocrowd.imaging.models import Instance
 from labeling.models import Answer, AuditEvent, Consensus, Item, RoutingDecision, Task
 from labeling.templates import ECHO_VIEWS
 from tests.conftest import REPOSITORY, SUNNYBROOK_PATIENT, new_stage, wait_until
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import MembershipFactory, ProjectFactory
 from tests.orthanc import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -71,7 +70,8 @@ def platform(queues, tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-m", *arguments], cwd=REPOSITORY,
             env={**environment, "DATABASE_URL": f"{database}?application_name={role}"},
-            stdout=open(tmp_path / f"{role}.log", "ab"), stderr=subprocess.STDOUT)
+            stdout=open(tmp_path / f"{role}.log", "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)  # a process group of its own: a worker and its pool die together
         started.append(process)
         return process
 
@@ -102,12 +102,11 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_worker(start, name: str, queues: tuple[str, str]) -> subprocess.Popen:
-    """A production worker: one process that runs the task itself (solo pool), so SIGKILL kills
-    the aggregation with it."""
+def start_production_worker(start, name: str, queues: tuple[str, str]) -> subprocess.Popen:
+    """A worker as deployments run it (prefork pool), with one pool process to spare the CPU."""
     return start(f"cc-worker-{name}", "celery", "-A", "cardiocrowd", "worker", "-Q", ",".join(queues),
-                 "-n", f"{name}@%h", "--pool", "solo", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle", "--loglevel", "INFO")  # INFO: retries are logged
+                 "-n", f"{name}@%h", "--pool", "prefork", "--concurrency", "1", "--without-heartbeat",
+                 "--without-gossip", "--without-mingle", "--loglevel", "INFO")  # INFO: retries are logged
 
 
 def queue_state(queue: str) -> tuple[int, int]:
@@ -229,8 +228,8 @@ def test_killed_worker_and_restarted_connection_pool_lose_and_double_nothing(pla
     lock_holder = psycopg.connect(dbname=database["NAME"], user=database["USER"], host=database["HOST"],
                                   port=database["PORT"] or 5432, application_name=LOCK_HOLDER)
     lock_holder.execute("LOCK TABLE labeling_consensus IN SHARE MODE")
+    workers = {name: start_production_worker(platform, name, queues) for name in ("a", "b")}
     url = start_web(platform)
-    workers = {name: start_worker(platform, name, queues) for name in ("a", "b")}
     wait_until(lambda: queue_state(queues[0])[1] == 2, 90, "both workers consuming")
     crowd = CrowdRound(url, stage.pk, "prod-faults", tokens)
     started = time.monotonic()
@@ -239,14 +238,14 @@ def test_killed_worker_and_restarted_connection_pool_lose_and_double_nothing(pla
     with connection.cursor() as cursor:
         wait_until(lambda: stalled_aggregations(cursor) == {"cc-worker-a", "cc-worker-b"}, 60,
                    "both workers in the middle of an aggregation")
-        workers["a"].send_signal(signal.SIGKILL)
+        os.killpg(workers["a"].pid, signal.SIGKILL)  # as a machine or container dies: the worker and its pool
         workers["a"].wait(timeout=20)
         crowd.pause()
         answered_before = len(crowd.acknowledged)
         terminated = terminate_every_connection(cursor)
     lock_holder.close()
     crowd.resume("after the faults")
-    workers["a"] = start_worker(platform, "a", queues)
+    workers["a"] = start_production_worker(platform, "a", queues)
     crowd.join(60)
     wait_until(lambda: RoutingDecision.objects.filter(task__stage=stage).count() == ITEMS
                and queue_state(queues[0])[0] == 0, 90, "every aggregation done")
