@@ -184,11 +184,13 @@ def drain(stage_id: int, arguments: argparse.Namespace) -> dict:
 
     began = time.monotonic()
     completed = Task.objects.filter(stage_id=stage_id, state=Task.State.COMPLETE)
-    while (pending := completed.filter(routing_decisions__isnull=True).count()) and \
-            time.monotonic() - began < arguments.drain_seconds:
+    pending_after_load = pending = completed.filter(routing_decisions__isnull=True).count()
+    while pending and time.monotonic() - began < arguments.drain_seconds:
         time.sleep(0.5)
+        pending = completed.filter(routing_decisions__isnull=True).count()
     return {
         "production": True, "celery_workers": arguments.celery_workers, "tasks_completed": completed.count(),
+        "consensus_pending_after_load": pending_after_load,  # how far aggregation lags behind the answers
         "consensus_completed": Consensus.objects.filter(task__stage_id=stage_id).count(),
         "consensus_pending": pending, "drain_seconds": round(time.monotonic() - began, 1),
         "aggregations_queued": queue_state(os.environ["CELERY_DEFAULT_QUEUE"])[0],

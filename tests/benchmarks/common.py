@@ -104,13 +104,13 @@ def server_times(folder: Path, path_pattern: str) -> list[float]:
 
 @contextmanager
 def running_celery_workers(folder: Path, count: int) -> Iterator[list[subprocess.Popen]]:
-    """`count` Celery worker processes (one task at a time each) consuming the platform's default
-    queue through the broker, as deployments run them. Yields as soon as they are started (they
-    take seconds to import): `wait_until_consuming` waits for them."""
+    """`count` Celery workers consuming the platform's default queue through the broker, with the
+    prefork pool deployments use (one pool process each: one task at a time). Yields as soon as
+    they are started (they take seconds to import): `wait_until_consuming` waits for them."""
     queue = os.environ["CELERY_DEFAULT_QUEUE"]
     processes = [subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "-n", f"bench{number}@%h",
-         "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+         "--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
         cwd=REPOSITORY, env=os.environ.copy(), stdout=open(folder / f"worker{number}.log", "wb"),
         stderr=subprocess.STDOUT) for number in range(count)]
     try:
