@@ -82,7 +82,7 @@ def platform(queues, tmp_path):
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:  # a worker stuck in warm shutdown must not outlive the test
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
@@ -91,13 +91,14 @@ def start_web(start) -> str:
     start("cc-web", "gunicorn", "-c", "python:cardiocrowd.gunicorn_conf", "cardiocrowd.wsgi",
           "--bind", f"127.0.0.1:{port}")
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _answers(url + "/api/templates/"), 90, "gunicorn serving")
+    wait_until(lambda: _is_ready(url), 90, "gunicorn ready")
     return url
 
 
-def _answers(url: str) -> bool:
+def _is_ready(url: str) -> bool:
+    """What a deployment's readiness probe asks: database, broker and storage answer."""
     try:
-        return requests.get(url, timeout=2).status_code == 401  # token auth asked for: Django is up
+        return requests.get(url + "/readyz", timeout=5).status_code == 200
     except requests.RequestException:
         return False
 
