@@ -189,7 +189,9 @@ def start_worker(queue: str, log, *, pool: str = "solo", concurrency: int = 1,
                    "CARDIOCROWD_DATA_DIR": str(settings.CARDIOCROWD_DATA_DIR)}
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "cardiocrowd", "worker", "-Q", queue, "--pool",
                              pool, "--concurrency", str(concurrency), "--without-heartbeat", "--without-gossip",
-                             "--without-mingle", "--loglevel", loglevel],
+                             "--without-mingle", "--loglevel", loglevel,
+                             # A node name of its own: two workers named alike fight over the pidbox queue.
+                             "--hostname", f"{queue}-{time.monotonic_ns()}@%h"],
                             cwd=REPOSITORY, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -31,7 +31,7 @@ def test_a_worker_killed_during_a_build_leaves_nothing_served_and_the_build_is_r
     worker = start_worker(broker_queue, log)
     build_export_task.apply_async((export.pk,), queue=broker_queue)
     try:
-        wait_until(lambda: Export.objects.get(pk=export.pk).status == "building" and any(
+        wait_until(lambda: Export.objects.get(pk=export.pk).status == "building" and folder.is_dir() and any(
             path.name.startswith(".build-1-") for path in folder.iterdir()), 60, "the build starting")
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=20)
