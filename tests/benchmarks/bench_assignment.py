@@ -30,6 +30,7 @@ from contextlib import nullcontext
 
 import requests
 from common import (
+    cpu_seconds_by_role,
     fresh_platform,
     percentile,
     queue_state,
@@ -63,10 +64,12 @@ def main() -> None:
                 running_gunicorn(folder, workers=arguments.web_processes, threads=arguments.web_threads) as url:
             if arguments.production:
                 wait_until_consuming(celery_workers)
+            before = cpu_seconds_by_role()
             result = drive(url, stage, tokens, arguments)
             result["load_average_1m"] = round(os.getloadavg()[0], 2)  # a shared machine: what else ran
             if arguments.production:
                 result.update(drain(stage, arguments))
+            result["cpu_ms"] = cpu_per_unit(before, cpu_seconds_by_role(), result)
         for name, pattern in (("next_task", r"/next/$"), ("submit", r"/answer/$")):
             times = server_times(folder, pattern)
             result[f"server_{name}_p50_ms"] = round(statistics.median(times), 2) if times else None
@@ -74,7 +77,38 @@ def main() -> None:
         from labeling.models import Answer
 
         result["answers_stored"] = Answer.objects.count()
+        result["bytes_per_row"] = bytes_per_row()
     print(json.dumps(result))
+
+
+def cpu_per_unit(before: dict[str, float], after: dict[str, float], result: dict) -> dict[str, float]:
+    """CPU milliseconds per request served (web, PostgreSQL) and per consensus (Celery), over the
+    load and, in production mode, the drain that followed it."""
+    requests_served = result["requests_per_s"] * result["seconds"]
+    used = {role: (after[role] - before[role]) * 1000 for role in before}
+    figures = {"web_per_request": round(used["web"] / requests_served, 2),
+               "postgres_per_request": round(used["postgres"] / requests_served, 2)}
+    if result.get("consensus_completed"):
+        figures["celery_per_consensus"] = round(used["celery"] / result["consensus_completed"], 2)
+    return figures
+
+
+def bytes_per_row() -> dict[str, float]:
+    """Table + index + TOAST bytes per row of the tables that grow with items and answers: what a
+    capacity estimate multiplies (docs/scaling.md). Vacuumed first so dead tuples do not count."""
+    from django.db import connection
+
+    tables = ["labeling_item", "labeling_task", "labeling_assignment", "labeling_answer", "labeling_consensus",
+              "labeling_routingdecision", "labeling_auditevent"]
+    sizes = {}
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM {table}")
+            cursor.execute(f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}")
+            rows, size = cursor.fetchone()
+            if rows:
+                sizes[table] = round(size / rows, 1)
+    return sizes
 
 
 def populate(item_count: int, worker_count: int):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import psycopg
 import requests
 
@@ -142,3 +143,25 @@ def queue_state(queue: str) -> tuple[int, int]:
         except NotFound:
             return 0, 0
     return declared.message_count, declared.consumer_count
+
+
+def cpu_seconds_by_role() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this benchmark's gunicorn processes, its Celery
+    workers and the PostgreSQL server (every backend and its WAL writer; the machine's other
+    databases sit idle): what a capacity estimate divides by the work done (docs/scaling.md)."""
+    totals = {"web": 0.0, "celery": 0.0, "postgres": 0.0}
+    mine = psutil.Process().children(recursive=True)
+    backends = [process for process in psutil.process_iter(["name"]) if process.info["name"] == "postgres"]
+    for process in mine + backends:
+        try:
+            command = " ".join(process.cmdline())
+            times = process.cpu_times()
+        except psutil.Error:  # gone meanwhile
+            continue
+        role = "postgres" if process in backends else "web" if "gunicorn" in command else \
+            "celery" if "celery" in command else None
+        if role:
+            # Children's times hold the processes that exited and were reaped: a backend whose
+            # connection outlived CONN_MAX_AGE, counted by the postmaster.
+            totals[role] += times.user + times.system + times.children_user + times.children_system
+    return totals
