@@ -15,7 +15,7 @@ from .estimation import field_confidence, known_worker_posteriors
 from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
 from .prelabels import model_opinion
 from .quality import make_gold
-from .routing import decide
+from .routing import decide, uses_model
 
 # An item sent back more often than this stays where it is ("hold") for an admin to look at.
 MAX_ROUNDS = 3
@@ -87,10 +87,10 @@ def route_task(*, task: Task, consensus: Consensus, answers: list[Answer]) -> Ro
     send it on, send it back to an earlier stage for a new round, or (None) ask for one more answer."""
     stage = task.stage
     skip_reasons = [answer.skip_reason for answer in answers if answer.skip_reason]
+    # The model's prediction costs a query: only for stages whose rules ask about it.
+    model = model_opinion(item_id=task.item_id, stage_id=task.stage_id) if uses_model(stage.routing) else None
     decision = decide(stage.routing, task_id=task.pk, consensus=consensus.fields, confidence=consensus.confidence,
-                      skip_reasons=skip_reasons,
-                      model=model_opinion(item_id=task.item_id, stage_id=task.stage_id),
-                      can_ask_more=task.target_answers < stage.max_redundancy)
+                      skip_reasons=skip_reasons, model=model, can_ask_more=task.target_answers < stage.max_redundancy)
     if decision.action == "one_more":  # model and crowd disagree, say: the crowd answers once more
         _ask_one_more(task, consensus.confidence, rule=decision.rule)
         return None

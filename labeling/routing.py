@@ -30,8 +30,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-CONDITIONS = {"confidence_below", "confidence_at_least", "skipped_as", "field", "random_share", "model_agrees",
-              "model_confidence_below", "model_confidence_at_least"}
+MODEL_CONDITIONS = {"model_agrees", "model_confidence_below", "model_confidence_at_least"}
+CONDITIONS = {"confidence_below", "confidence_at_least", "skipped_as", "field", "random_share", *MODEL_CONDITIONS}
 PROBABILITY_CONDITIONS = ("confidence_below", "confidence_at_least", "random_share", "model_confidence_below",
                           "model_confidence_at_least")
 
@@ -85,6 +85,11 @@ class ModelOpinion:
     probability: float | None
 
 
+def uses_model(rules: list) -> bool:
+    """Whether any rule asks about the stage's model (only then is its prediction looked up)."""
+    return any(rule["if"] != "always" and MODEL_CONDITIONS & set(rule["if"]) for rule in rules)
+
+
 def decide(rules: list, *, task_id: int, consensus: dict, confidence: float, skip_reasons: list[str],
            model: ModelOpinion | None = None, can_ask_more: bool = False) -> Decision:
     """The first matching rule's outcome; accept when none matches. A "one_more" rule matches only
@@ -109,7 +114,7 @@ def _matches(condition, *, task_id: int, consensus: dict, confidence: float, ski
         checks.append(confidence < condition["confidence_below"])
     if "confidence_at_least" in condition:
         checks.append(confidence >= condition["confidence_at_least"])
-    if {"model_agrees", "model_confidence_below", "model_confidence_at_least"} & set(condition):
+    if MODEL_CONDITIONS & set(condition):
         if model is None:
             return False  # no prediction yet: a rule about the model cannot hold
         if "model_agrees" in condition:

@@ -9,11 +9,8 @@ so the Celery task, the benchmark and the tests share it; LEARNING.md says why e
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -442,24 +439,6 @@ def checkpoint_bytes(model: nn.Module, spec: NetworkSpec, **extra) -> bytes:
     torch.save({"format": "cardiocrowd-model/1", "spec": spec.as_json(), "state_dict": model.state_dict(), **extra},
                buffer)
     return buffer.getvalue()
-
-
-def save_checkpoint(path: Path, model: nn.Module, spec: NetworkSpec, **extra) -> tuple[int, str]:
-    """Write the model's weights and spec to the local file `path` atomically (a temporary file
-    renamed over it, so a worker killed mid-write leaves no half file). Returns (bytes, sha256)."""
-    data = checkpoint_bytes(model, spec, **extra)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return len(data), hashlib.sha256(data).hexdigest()
 
 
 def load_checkpoint(source: Path | BinaryIO) -> tuple[nn.Module, NetworkSpec, dict]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -250,12 +249,6 @@ def load_version(version: ModelVersion) -> tuple[torch.nn.Module, learning.Netwo
         file.seek(0)
         model, network, _ = learning.load_checkpoint(file)
     return model, network
-
-
-def data_path(relative: str) -> Path | None:
-    """A stored artifact's file where the data storage is the local folder (tools and tests that look
-    at the folder), else None."""
-    return blobs.local_path(relative)
 
 
 def _store_checkpoint(relative: str, model: torch.nn.Module, network: learning.NetworkSpec, **extra

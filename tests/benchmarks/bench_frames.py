@@ -20,23 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.benchmarks.bench_ingest import ECHO_BANNER  # noqa: E402
-from tests.benchmarks.common import fresh_platform, percentile  # noqa: E402
+from tests.benchmarks.common import fresh_platform, percentile, token_of_crowd_worker_holding  # noqa: E402
 
 
 def measure(arguments: argparse.Namespace) -> dict:
     from django.contrib.auth import get_user_model
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
-    from cardiocrowd.accounts.models import Membership
     from cardiocrowd.accounts.services import create_project
     from cardiocrowd.imaging.models import Instance
     from cardiocrowd.imaging.services import ingest_dataset
     from cardiocrowd.imaging.validation import read_part10
-    from labeling.assignment import claim_next_task
-    from labeling.design import add_items_to_stage, save_schema_version
-    from labeling.models import Item, Stage
-    from labeling.templates import TEMPLATES
     from tests.conftest import ECHO_CINE
 
     admin = get_user_model().objects.create_user("bench-admin")
@@ -44,15 +38,7 @@ def measure(arguments: argparse.Namespace) -> dict:
                              pixel_mask_rules=[ECHO_BANNER])
     ingest_dataset(project=project, dataset=read_part10(str(ECHO_CINE)))
     echo = Instance.objects.select_related("series__study").get(project=project)
-    worker = get_user_model().objects.create_user("bench-crowd")
-    Membership.objects.create(project=project, user=worker, role=Membership.Role.CROWD)
-    schema = save_schema_version(project=project, name="views", user=admin,
-                                 definition=TEMPLATES["echo-view-classification"]["schema"])
-    stage = Stage.objects.create(project=project, name="views", position=1, schema=schema, lease_seconds=3600)
-    add_items_to_stage(stage=stage, items=[Item.objects.create(project=project, study=echo.series.study,
-                                                               series=echo.series)])
-    claim_next_task(stage=stage, worker=worker)
-    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=worker).key}")
+    client = Client(HTTP_AUTHORIZATION=f"Token {token_of_crowd_worker_holding(echo, admin)}")
     frame_url = (f"/dicomweb/frames/studies/{echo.series.study.study_uid}/series/{echo.series.series_uid}"
                  f"/instances/{echo.sop_instance_uid}/frames/")
     accept = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'

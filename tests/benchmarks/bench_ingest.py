@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import requests
-from common import REPOSITORY, fresh_platform, percentile, running_gunicorn
+from common import REPOSITORY, fresh_platform, percentile, running_gunicorn, token_of_crowd_worker_holding
 
 from tests.orthanc import OrthancServer
 
@@ -73,16 +73,10 @@ def wait_for_worker(queue: str) -> None:
 def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import transaction
-    from rest_framework.authtoken.models import Token
 
-    from cardiocrowd.accounts.models import Membership
     from cardiocrowd.accounts.services import create_project
     from cardiocrowd.imaging import services
     from cardiocrowd.imaging.models import ImportJob, Instance
-    from labeling.assignment import claim_next_task
-    from labeling.design import add_items_to_stage, save_schema_version
-    from labeling.models import Item, Stage
-    from labeling.templates import TEMPLATES
 
     admin = get_user_model().objects.create_user("bench-admin")
     client = services.dicomweb_client(url=orthanc.dicomweb_url)
@@ -121,15 +115,7 @@ def measure(orthanc: OrthancServer, arguments: argparse.Namespace, folder: Path)
 
     # Frames are timed as a crowd worker holding the echo's item: the role whose check costs most.
     echo = Instance.objects.select_related("series__study").get(project=project, number_of_frames=120)
-    worker = get_user_model().objects.create_user("bench-crowd")
-    Membership.objects.create(project=project, user=worker, role=Membership.Role.CROWD)
-    schema = save_schema_version(project=project, name="views", user=admin,
-                                 definition=TEMPLATES["echo-view-classification"]["schema"])
-    stage = Stage.objects.create(project=project, name="views", position=1, schema=schema, lease_seconds=3600)
-    add_items_to_stage(stage=stage, items=[Item.objects.create(project=project, study=echo.series.study,
-                                                               series=echo.series)])
-    claim_next_task(stage=stage, worker=worker)
-    token = Token.objects.create(user=worker).key
+    token = token_of_crowd_worker_holding(echo, admin)
     positions = {"first": 1, "middle": 60, "last": 120}
     timings: dict[str, list[float]] = {name: [] for name in positions}
     with running_gunicorn(folder, workers=2, threads=4) as url, requests.Session() as session:

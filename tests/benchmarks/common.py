@@ -18,6 +18,7 @@ import requests
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPOSITORY))
+from tests.broker import queue_state  # noqa: E402
 from tests.orthanc import free_port  # noqa: E402
 
 
@@ -131,20 +132,6 @@ def wait_until_consuming(processes: list[subprocess.Popen], seconds: float = 120
         time.sleep(0.2)
 
 
-def queue_state(queue: str) -> tuple[int, int]:
-    """(messages ready, consumers) of a RabbitMQ queue; (0, 0) before anyone declared it."""
-    from amqp.exceptions import NotFound
-
-    from cardiocrowd.celery import app
-
-    with app.connection_for_write() as broker:
-        try:
-            declared = broker.default_channel.queue_declare(queue, passive=True)
-        except NotFound:
-            return 0, 0
-    return declared.message_count, declared.consumer_count
-
-
 def cpu_seconds_by_role() -> dict[str, float]:
     """CPU seconds (user + system) used so far by this benchmark's gunicorn processes, its Celery
     workers and the PostgreSQL server (every backend and its WAL writer; the machine's other
@@ -165,3 +152,26 @@ def cpu_seconds_by_role() -> dict[str, float]:
             # connection outlived CONN_MAX_AGE, counted by the postmaster.
             totals[role] += times.user + times.system + times.children_user + times.children_system
     return totals
+
+
+def token_of_crowd_worker_holding(instance, admin) -> str:
+    """An API token of a new crowd worker of the instance's project who holds its series' item in a
+    view-classification stage: frames are timed in the role whose access check costs most."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from cardiocrowd.accounts.models import Membership
+    from labeling.assignment import claim_next_task
+    from labeling.design import add_items_to_stage, save_schema_version
+    from labeling.models import Item, Stage
+    from labeling.templates import TEMPLATES
+
+    project, series = instance.project, instance.series
+    worker = get_user_model().objects.create_user("bench-crowd")
+    Membership.objects.create(project=project, user=worker, role=Membership.Role.CROWD)
+    schema = save_schema_version(project=project, name="views", user=admin,
+                                 definition=TEMPLATES["echo-view-classification"]["schema"])
+    stage = Stage.objects.create(project=project, name="views", position=1, schema=schema, lease_seconds=3600)
+    add_items_to_stage(stage=stage, items=[Item.objects.create(project=project, study=series.study, series=series)])
+    claim_next_task(stage=stage, worker=worker)
+    return Token.objects.create(user=worker).key

@@ -20,7 +20,6 @@ from collections import Counter
 import psycopg
 import pytest
 import requests
-from amqp.exceptions import NotFound as QueueNotFound
 from django.conf import settings
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -30,6 +29,7 @@ from cardiocrowd.celery import app
 from cardiocrowd.imaging.models import Instance
 from labeling.models import Answer, AuditEvent, Consensus, Item, RoutingDecision, Task
 from labeling.templates import ECHO_VIEWS
+from tests.broker import queue_state
 from tests.conftest import REPOSITORY, SUNNYBROOK_PATIENT, new_stage, wait_until
 from tests.factories import MembershipFactory, ProjectFactory
 from tests.orthanc import free_port
@@ -108,16 +108,6 @@ def start_production_worker(start, name: str, queues: tuple[str, str]) -> subpro
     return start(f"cc-worker-{name}", "celery", "-A", "cardiocrowd", "worker", "-Q", ",".join(queues),
                  "-n", f"{name}@%h", "--pool", "prefork", "--concurrency", "1", "--without-heartbeat",
                  "--without-gossip", "--without-mingle", "--loglevel", "INFO")  # INFO: retries are logged
-
-
-def queue_state(queue: str) -> tuple[int, int]:
-    """(messages ready, consumers) of a RabbitMQ queue; (0, 0) before anyone declared it."""
-    with app.connection_for_write() as broker:
-        try:
-            declared = broker.default_channel.queue_declare(queue, passive=True)
-        except QueueNotFound:
-            return 0, 0
-    return declared.message_count, declared.consumer_count
 
 
 class CrowdRound:

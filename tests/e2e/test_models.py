@@ -19,8 +19,8 @@ def with_expert_labels(mr_stage):  # noqa: F811
     """Gold answers for half the waiting items, so a share can be held out to measure the model."""
     waiting = [item for item in mr_stage["items"] if item not in mr_stage["labeled"]]
     for item in waiting[::2]:
-        make_gold(task=Task.objects.get(stage=mr_stage["stage"], item=item), value={"level": mr_stage["truth"][item.pk]},
-                  explanation="", source="admin", by_id=None)
+        make_gold(task=Task.objects.get(stage=mr_stage["stage"], item=item),
+                  value={"level": mr_stage["truth"][item.pk]}, explanation="", source="admin", by_id=None)
     assert any(in_validation(item.pk) for item in waiting[::2])
     return mr_stage
 
@@ -56,7 +56,8 @@ def test_an_admin_trains_a_model_and_a_worker_starts_from_its_pre_label(browser_
     screenshot(page, "models-tab")
 
     page.goto(f"{page.base_url}/app/projects/{slug}/dashboard")
-    curve = page.get_by_role("img", name=f"Learning curve of {spec.name}: validation accuracy against consensus labels used")
+    curve = page.get_by_role(
+        "img", name=f"Learning curve of {spec.name}: validation accuracy against consensus labels used")
     curve.wait_for()
     curves = page.locator("section[aria-labelledby=dashboard-model]")
     assert curves.locator("table tbody tr").count() == 1  # the chart's data: one version

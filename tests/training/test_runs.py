@@ -4,6 +4,7 @@ restart without disturbing the version in force."""
 import numpy as np
 import pytest
 
+from cardiocrowd import blobs
 from labeling.assignment import claim_next_task
 from labeling.models import Task
 from tests.factories import UserFactory
@@ -37,7 +38,7 @@ def test_a_model_trains_on_real_images_and_the_next_task_is_the_one_it_wants_lab
     assert (version.number, version.kind, version.labels_used) == (1, "train", 12)
     assert version.metrics["train_layers"] == "all"
     assert len(version.history) == 300  # 12 labels are one step an epoch: epochs added up to min_steps
-    path = services.data_path(version.artifact)
+    path = blobs.local_path(version.artifact)
     import hashlib
 
     assert hashlib.sha256(path.read_bytes()).hexdigest() == version.sha256

@@ -7,7 +7,7 @@ import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from "rea
 import { api, ApiError, upload } from "../api";
 import { useApi, useInterval, type Loaded } from "../common/hooks";
 import type { Field, Stage } from "../types";
-import type { ModelPrediction, ModelSpec, ModelTask, ModelVersion, RunKind, TrainingRun } from "./apiTypes";
+import type { ModelPrediction, ModelSpec, ModelTask, ModelVersion, RunKind, TrainingRun, TrainLayers } from "./apiTypes";
 import { formatSize } from "./ExportsTab";
 import { formatMetric, metricOf } from "./learningCurve";
 import {
@@ -341,6 +341,34 @@ function StrategyGuide({ task }: { task: ModelTask }) {
   );
 }
 
+type NumberSetting = (typeof NUMBER_SETTINGS)[number];
+type TrainingFields = Record<NumberSetting["key"], string> & { train_layers: TrainLayers };
+
+/** The rows both model forms share: the active-learning and training numbers, and the layers trained. */
+function TrainingSettingRows({ form, id, problems, set, onBlur }: {
+  form: TrainingFields; id: (key: string) => string; problems: Record<string, string | undefined>;
+  set: (change: Partial<TrainingFields>) => void; onBlur?: (setting: NumberSetting) => void;
+}) {
+  return (
+    <>
+      {NUMBER_SETTINGS.map((setting) => (
+        <SettingRow key={setting.key} id={id(setting.key)} label={setting.label} help={setting.help} problem={problems[setting.key]}>
+          <input id={id(setting.key)} inputMode="decimal" value={form[setting.key]} aria-describedby={`${id(setting.key)}-help`}
+            aria-invalid={Boolean(problems[setting.key])} onChange={(event) => set({ [setting.key]: event.target.value })}
+            onBlur={() => onBlur?.(setting)} />
+        </SettingRow>
+      ))}
+      <SettingRow id={id("train_layers")} label="Layers trained" help={TRAIN_LAYERS.find((choice) => choice.value === form.train_layers)?.help ?? ""}
+        problem={problems.train_layers}>
+        <select id={id("train_layers")} value={form.train_layers} aria-describedby={`${id("train_layers")}-help`}
+          onChange={(event) => set({ train_layers: event.target.value as TrainLayers })}>
+          {TRAIN_LAYERS.map((choice) => <option key={choice.value} value={choice.value}>{choice.label}</option>)}
+        </select>
+      </SettingRow>
+    </>
+  );
+}
+
 function ModelSettings({ model, path, onSaved }: { model: ModelSpec; path: string; onSaved: () => void }) {
   const [form, setForm] = useState<SettingsForm>(() => settingsFormOf(model));
   const [serverProblems, setServerProblems] = useState<Record<string, string>>({});
@@ -399,19 +427,7 @@ function ModelSettings({ model, path, onSaved }: { model: ModelSpec; path: strin
             {strategiesFor(model.task).map((strategy) => <option key={strategy.value} value={strategy.value}>{strategy.label}</option>)}
           </select>
         </SettingRow>
-        {NUMBER_SETTINGS.map((setting) => (
-          <SettingRow key={setting.key} id={id(setting.key)} label={setting.label} help={setting.help} problem={shownProblems[setting.key]}>
-            <input id={id(setting.key)} inputMode="decimal" value={form[setting.key]} aria-describedby={`${id(setting.key)}-help`}
-              aria-invalid={Boolean(shownProblems[setting.key])} onChange={(event) => set({ [setting.key]: event.target.value })} />
-          </SettingRow>
-        ))}
-        <SettingRow id={id("train_layers")} label="Layers trained" help={TRAIN_LAYERS.find((choice) => choice.value === form.train_layers)?.help ?? ""}
-          problem={shownProblems.train_layers}>
-          <select id={id("train_layers")} value={form.train_layers} aria-describedby={`${id("train_layers")}-help`}
-            onChange={(event) => set({ train_layers: event.target.value as SettingsForm["train_layers"] })}>
-            {TRAIN_LAYERS.map((choice) => <option key={choice.value} value={choice.value}>{choice.label}</option>)}
-          </select>
-        </SettingRow>
+        <TrainingSettingRows form={form} id={id} problems={shownProblems} set={set} />
       </div>
       <StrategyGuide task={model.task} />
       <p className="muted">A new strategy orders the queue from the next run; rescore to apply it now. The field, task and input
@@ -586,21 +602,8 @@ function NewModel({ base, stages, models, onCreated }: { base: string; stages: S
               {strategies.map((strategy) => <option key={strategy.value} value={strategy.value}>{strategy.label}</option>)}
             </select>
           </SettingRow>
-          {NUMBER_SETTINGS.map((setting) => (
-            <SettingRow key={setting.key} id={id(setting.key)} label={setting.label} help={setting.help} problem={shownProblems[setting.key]}>
-              <input id={id(setting.key)} inputMode="decimal" value={form[setting.key]} aria-describedby={`${id(setting.key)}-help`}
-                aria-invalid={Boolean(shownProblems[setting.key])}
-                onChange={(event) => set({ [setting.key]: event.target.value })}
-                onBlur={() => checkNumber(form[setting.key], setting).problem && setChecked(true)} />
-            </SettingRow>
-          ))}
-          <SettingRow id={id("train_layers")} label="Layers trained" help={TRAIN_LAYERS.find((choice) => choice.value === form.train_layers)?.help ?? ""}
-            problem={shownProblems.train_layers}>
-            <select id={id("train_layers")} value={form.train_layers} aria-describedby={`${id("train_layers")}-help`}
-              onChange={(event) => set({ train_layers: event.target.value as NewModelForm["train_layers"] })}>
-              {TRAIN_LAYERS.map((choice) => <option key={choice.value} value={choice.value}>{choice.label}</option>)}
-            </select>
-          </SettingRow>
+          <TrainingSettingRows form={form} id={id} problems={shownProblems} set={set}
+            onBlur={(setting) => checkNumber(form[setting.key], setting).problem && setChecked(true)} />
           <SettingRow id={id("start")} label="Start from" problem={shownProblems.start_from}
             help="Weights to start from (transfer learning): a version of a model here, or of another project you administer.">
             <span className="start-from">
