@@ -35,17 +35,15 @@ from .categorical_base import (
 )
 from .glad import glad
 from .mace import mace
+from .selection import auto
 
-__all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "ds",
+__all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "auto", "ds",
            "ds_posteriors", "encode", "item_consensus", "mace", "glad", "mv", "onecoin"]
 
 # How many answers' worth of the crowd-wide accuracy every worker starts with (majority vote and
 # one-coin). Three answers that all agree with the majority then move a worker only part of the way
 # towards "perfect".
 WORKER_PRIOR_STRENGTH = 4.0
-# Dawid-Skene's Laplace smoothing. A prior shaped like the crowd's pooled confusion (or like a decent
-# worker) was tried and cost 1 to 6 points on zhang_web: rarely seen spammers borrowed competence.
-CONFUSION_PSEUDO_COUNT = 1.0
 BINARY = np.array([False, True])
 
 
@@ -60,18 +58,23 @@ def mv(answers: Answers, *, prior_strength: float = WORKER_PRIOR_STRENGTH) -> Re
     return Result("mv", posteriors, reliability, class_prior, iterations=1, converged=True)
 
 
-def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE,
-       pseudo_count: float = CONFUSION_PSEUDO_COUNT) -> Result:
-    """Dawid-Skene: one full confusion matrix per worker, fitted by EM. Every confusion cell gets
-    `pseudo_count` pseudo-answers (a symmetric Dirichlet), so a worker starts out as a coin toss and
-    earns weight with evidence."""
+def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE) -> Result:
+    """Dawid-Skene with an empirical-Bayes (hierarchical) prior: one full confusion matrix per worker,
+    each row shrunk towards the crowd's pooled row for that true class, by a strength fitted from the
+    data (the Dirichlet-multinomial marginal likelihood of every worker's counts). A worker with three
+    answers is mostly the typical worker; one with hundreds is mostly themself. See CATEGORICAL.md."""
     k, n_workers = answers.n_classes, answers.n_workers
     by_item = _item_by_cell_matrix(answers)
     by_cell = by_item.T  # a CSC view: no second copy, and scipy multiplies it as fast
+    strength = np.full(k, float(k))  # warm start of the fitted strengths, one per true class
 
     def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
+        nonlocal strength
         counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
-        smoothed = counts + pseudo_count + PROBABILITY_FLOOR
+        pooled = counts.sum(axis=0) + PROBABILITY_FLOOR
+        pooled /= pooled.sum(axis=1, keepdims=True)
+        strength = fit_prior_strength(counts, pooled, strength)
+        smoothed = counts + strength[None, :, None] * pooled[None] + PROBABILITY_FLOOR
         confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
         class_prior = estimate_class_prior(posteriors)
         posteriors, evidence = e_step(_ds_log_scores(by_item, confusion, class_prior), answers.gold)
@@ -82,6 +85,34 @@ def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERA
         tolerance=tolerance)
     reliability = np.einsum("c,wcc->w", class_prior, confusion)
     return Result("ds", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+
+
+# The fitted strength stays between a tenth of an answer (workers differ entirely: each is their own
+# evidence) and a million answers (workers are interchangeable: the pooled confusion for everyone).
+STRENGTH_BOUNDS = (0.1, 1e6)
+
+
+def fit_prior_strength(counts: np.ndarray, pooled: np.ndarray, start: np.ndarray, *, steps: int = 20) -> np.ndarray:
+    """Per true class c, the Dirichlet strength s_c that maximizes the marginal likelihood of every
+    worker's (soft) answer counts for c under a Dirichlet(s_c · pooled[c]) prior on their confusion
+    row: Minka's fixed point for a Polya distribution's precision, warm-started. counts: worker ×
+    true × answered; pooled: true × answered, rows summing to 1."""
+    from scipy.special import digamma
+
+    totals = counts.sum(axis=2)  # worker × true
+    seen = totals > 1e-9  # a worker who never met class c says nothing about its rows' spread
+    strength = np.clip(start, *STRENGTH_BOUNDS)
+    for _ in range(steps):
+        scaled = strength[:, None] * pooled  # true × answered
+        numerator = (pooled[None] * (digamma(counts + scaled[None]) - digamma(scaled)[None])).sum(axis=2)
+        denominator = digamma(totals + strength[None]) - digamma(strength)[None]
+        numerator, denominator = (np.where(seen, numerator, 0).sum(axis=0),
+                                  np.where(seen, denominator, 0).sum(axis=0))
+        updated = np.clip(strength * numerator / np.maximum(denominator, 1e-300), *STRENGTH_BOUNDS)
+        if np.all(np.abs(np.log(updated) - np.log(strength)) < 1e-3):
+            return updated
+        strength = updated
+    return strength
 
 
 def ds_posteriors(answers: Answers, confusion: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
@@ -127,7 +158,8 @@ def onecoin(answers: Answers, *, max_iterations: int = 100, tolerance: float = T
     return Result("onecoin", posteriors, skill, class_prior, iterations, converged)
 
 
-METHODS: dict[str, Callable[..., Result]] = {"mv": mv, "ds": ds, "onecoin": onecoin, "glad": glad, "mace": mace}
+METHODS: dict[str, Callable[..., Result]] = {"mv": mv, "ds": ds, "onecoin": onecoin, "glad": glad, "mace": mace,
+                                              "auto": auto}
 
 
 def aggregate(answers: Answers, *, method: str = "ds", **options: float) -> Result:

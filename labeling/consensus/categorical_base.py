@@ -76,7 +76,8 @@ class Result:
     posteriors: n_items × n_classes, rows sum to 1 (gold items are one-hot).
     worker_reliability: per worker, the estimated probability that their answer is right, in [0, 1].
     class_prior: the estimated share of each class among the items.
-    confusion: n_workers × true class × answered class (Dawid-Skene only).
+    confusion: n_workers × true class × answered class (Dawid-Skene and MACE).
+    selection: how `auto` chose this method, and the evidence (selection.py); None for a named method.
     """
 
     method: str
@@ -86,6 +87,18 @@ class Result:
     iterations: int
     converged: bool
     confusion: np.ndarray | None = None
+    selection: dict | None = None
+
+    def worker_confusion(self) -> np.ndarray:
+        """n_workers × true × answered: P(answer | true class) per worker. Methods with no full matrix
+        (majority vote, one-coin, GLAD) are right with their reliability and otherwise err uniformly."""
+        if self.confusion is not None:
+            return self.confusion
+        k = len(self.class_prior)
+        if k == 1:
+            return np.ones((len(self.worker_reliability), 1, 1))
+        right = self.worker_reliability[:, None, None]
+        return right * np.eye(k)[None] + (1 - right) * (1 - np.eye(k)[None]) / (k - 1)
 
     @property
     def labels(self) -> np.ndarray:

@@ -69,4 +69,7 @@ def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLE
     scale = knowing + spamming
     lucky = (strategy / strategy.sum(axis=1, keepdims=True)) @ class_prior
     reliability = (knowing + spamming * lucky) / scale
-    return Result("mace", posteriors, reliability, class_prior, iterations, converged)
+    # P(answer | true class): the true class when knowing, else the worker's spam strategy.
+    knows = (knowing / scale)[:, None, None]
+    confusion = knows * np.eye(k)[None] + (1 - knows) * (strategy / strategy.sum(axis=1, keepdims=True))[:, None, :]
+    return Result("mace", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
