@@ -58,14 +58,14 @@ def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLE
         # bincount), the evidence's offset the spam term every class shares.
         log_spam = np.log(spamming[workers] * strategy[workers, labels] + PROBABILITY_FLOOR)
         weight = np.log(np.exp(log_spam) + knowing[workers]) - log_spam
-        class_prior = estimate_class_prior(posteriors)
-        log_scores = vote_counts(answers, weights=weight) + np.log(class_prior)
+        log_scores = vote_counts(answers, weights=weight)  # the paper's uniform prior over true labels
         posteriors, evidence = e_step(log_scores, answers.gold, offset=float(log_spam.sum()))
-        return posteriors, class_prior, evidence
+        return posteriors, None, evidence
 
-    posteriors, class_prior, iterations, converged = iterate(
+    posteriors, _, iterations, converged = iterate(
         update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
         tolerance=tolerance)
+    class_prior = np.full(k, 1.0 / k)
     scale = knowing + spamming
     lucky = (strategy / strategy.sum(axis=1, keepdims=True)) @ class_prior
     reliability = (knowing + spamming * lucky) / scale
