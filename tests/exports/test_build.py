@@ -52,7 +52,7 @@ def test_a_label_on_a_missing_image_file_fails_the_build_and_leaves_no_files(api
     shutil.move(tmp_path / "echo.dcm", stored)
     build_export_task.delay(export.pk)
     export.refresh_from_db()
-    assert (export.status, export.error, export.files.count()) == ("ready", "", 6)
+    assert (export.status, export.error, export.files.count()) == ("ready", "", 8)
     assert sorted(path.name for path in export_dir(settings, project).iterdir()) == ["1"]
 
 
