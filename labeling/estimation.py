@@ -258,8 +258,8 @@ def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
         for field in fields:
             if (consensus.task_id, field) in updates:
                 updated[field] = {**updated.get(field, {}), **updates[(consensus.task_id, field)]}
-        if updated == consensus.fields:
-            continue
+        if _without_run(updated) == _without_run(consensus.fields):
+            continue  # a run that only confirms a consensus leaves it (and the run that set it) alone
         new_values = {f: updated[f]["value"] for f in fields if f in updated}
         if any(value != consensus.fields.get(f, {}).get("value") for f, value in new_values.items()):
             revised_items.append((consensus.task_id, new_values))
@@ -270,6 +270,11 @@ def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
     _write_consensus(changed)
     _revise_results(stage, revised_items, run)
     return len(revised_items)
+
+
+def _without_run(fields: dict) -> dict:
+    return {key: {name: value for name, value in entry.items() if name != "run"} if isinstance(entry, dict) else entry
+            for key, entry in fields.items()}
 
 
 # One statement per 10,000 rows: bulk_update's CASE per row costs seconds a thousand rows.
