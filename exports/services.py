@@ -74,10 +74,11 @@ def request_export(*, project: Project, user: AbstractBaseUser) -> Export:
 
 def build_export(*, export_id: int) -> Export | None:
     """Check the export's labels are consistent (exports/consistency.py), write its files into a
-    temporary folder, publish it whole, then record the files and mark the export ready. Safe to run twice: a ready export is left as it is (immutable),
-    anything else is built afresh. A failed build is marked failed with its reason and leaves no
-    files. Raises ExportBusy while another worker holds the export; re-raises an unexpected error
-    after recording it (an ExportError, bad data, is only recorded)."""
+    temporary folder, publish it whole, then record the files and mark the export ready. Safe to
+    run twice: a ready export is left as it is (immutable), anything else is built afresh. A failed
+    build (an inconsistent one included) is marked failed with its reason and leaves no files.
+    Raises ExportBusy while another worker holds the export; re-raises an unexpected error after
+    recording it (an ExportError, bad data, is only recorded)."""
     with _build_lock(export_id) as acquired:
         if not acquired:
             raise ExportBusy(export_id)
