@@ -113,6 +113,9 @@ def test_a_build_another_worker_holds_waits_for_it(labeled, admin_user, django_c
         assert export.status == "queued"
         assert not export_dir(settings, labeled.project).exists()
     finally:
+        # Unlocked before closing: a closed connection's backend lets go of its locks only once it has
+        # processed the goodbye, which on a busy machine can be after the build below starts.
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [BUILD_LOCK_NAMESPACE, export.pk])
         other.close()
     built = build_export(export_id=export.pk)
     assert len(queued) == 1 and built.status == "ready"
