@@ -76,3 +76,13 @@ def test_the_message_names_every_item_and_rule_up_to_twenty():
     assert message.startswith("inconsistent labels, nothing published (22 items): item 1, field quality: the hard "
                               "label is not the argmax of its soft labels")
     assert "item 20, field quality" in message and "item 21," not in message and message.endswith("; and 2 more")
+
+
+def test_a_worker_pseudonym_is_stable_in_a_project_and_differs_between_projects():
+    from exports.selectors import worker_pseudonym
+
+    first, again, other_worker, other_project = (worker_pseudonym("secret-a", 12), worker_pseudonym("secret-a", 12),
+                                                 worker_pseudonym("secret-a", 13), worker_pseudonym("secret-b", 12))
+
+    assert first == again and len({first, other_worker, other_project}) == 3
+    assert first.startswith("W") and len(first) == 17
