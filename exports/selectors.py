@@ -2,13 +2,16 @@
 provenance) and the export lists of the API."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections import Counter
 from collections.abc import Iterator
 
 from django.db.models import Prefetch, QuerySet
 
 from cardiocrowd.accounts.models import Project
-from labeling.models import Answer, Item, RoutingDecision, Stage, Task
+from labeling.models import Answer, ConsensusRun, Item, RoutingDecision, Stage, Task, WorkerEstimate
 
 from .models import Export, ExportFile
 
@@ -32,11 +35,48 @@ def decided_items(export: Export) -> QuerySet[Item]:
                                decided_at__lte=export.requested_at)
 
 
+def worker_pseudonym(secret: str, worker_id: int) -> str:
+    """A worker's name in exports: a keyed hash of the account's id with the project's pseudonym
+    secret, the same in every export of the project, different between projects, and not
+    reversible without the secret (never the username or email)."""
+    digest = hmac.new(secret.encode(), f"worker:{worker_id}".encode(), hashlib.sha256).digest()
+    return "W" + base64.b32encode(digest[:10]).decode()
+
+
+class _Runs:
+    """The consensus runs labels name, read once each per build."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, dict | None] = {}
+
+    def __call__(self, run_id: int | None) -> dict | None:
+        if run_id is None:
+            return None
+        if run_id not in self.known:
+            run = ConsensusRun.objects.filter(pk=run_id).values("pk", "method", "started_at", "finished_at").first()
+            self.known[run_id] = None if run is None else {
+                "id": run["pk"], "method": run["method"], "started_at": _iso(run["started_at"]),
+                "finished_at": _iso(run["finished_at"])}
+        return self.known[run_id]
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def export_document(export: Export) -> dict:
     """Everything an export's files are written from: its header, the label schemas its items were
-    labeled in, and one record per item (see item_record). Plain JSON-ready data."""
+    labeled in, one record per item (see item_record) and, under "answers", every worker's answer
+    in the label stages of those items (see answer_records; written to answers.csv and answers.json,
+    not labels.json). Plain JSON-ready data."""
     schemas: dict[tuple[str, int], dict] = {}
-    items = [item_record(item, schemas) for item in _items_with_history(export)]
+    runs, answers = _Runs(), []
+    estimates = _worker_estimates(export.project_id)
+    secret = export.project.pseudonym_secret
+    items = []
+    for item in _items_with_history(export):
+        items.append(item_record(item, schemas, runs=runs))
+        answers += answer_records(item, schemas, secret=secret, estimates=estimates)
     return {
         "format": DOCUMENT_FORMAT, "format_version": DOCUMENT_FORMAT_VERSION,
         "project": export.project.slug, "export_version": export.version,
@@ -45,25 +85,60 @@ def export_document(export: Export) -> dict:
         "schemas": [{"name": name, "version": version, "definition": definition}
                     for (name, version), definition in sorted(schemas.items())],
         "items": items,
+        "answers": answers,
     }
+
+
+def _worker_estimates(project_id: int) -> dict[tuple[int, int], dict[str, dict]]:
+    """(stage, worker) → {field: what the stage's last consensus run learned of the worker}."""
+    found: dict[tuple[int, int], dict[str, dict]] = {}
+    for estimate in WorkerEstimate.objects.filter(stage__project_id=project_id).order_by("pk"):
+        learned = {"reliability": estimate.reliability, "run": estimate.run_id}
+        if "bias" in estimate.learned:  # a measurement: its bias and noise, no reliability
+            learned.update(bias=estimate.learned["bias"], noise=estimate.learned["noise"])
+        found.setdefault((estimate.stage_id, estimate.worker_id), {})[estimate.field] = learned
+    return found
+
+
+def answer_records(item: Item, schemas: dict[tuple[str, int], dict], *, secret: str,
+                   estimates: dict[tuple[int, int], dict[str, dict]]) -> list[dict]:
+    """Every answer given to the item in a label stage (all rounds, skips and gold included), by
+    pseudonymous worker, with what the stage's last consensus run learned of that worker per field:
+    enough to aggregate the labels again another way. Adds the answers' schemas to `schemas`."""
+    records = []
+    for task in item.tasks.all():
+        if task.stage.kind != Stage.Kind.LABEL:
+            continue
+        for answer in task.answers.all():
+            schemas[(answer.schema.name, answer.schema.version)] = answer.schema.definition
+            records.append({
+                "item": item.pk, "stage": task.stage.name, "stage_position": task.stage.position,
+                "task_kind": task.kind, "task_round": task.round, "round": answer.round,
+                "worker": worker_pseudonym(secret, answer.worker_id),
+                "schema": {"name": answer.schema.name, "version": answer.schema.version},
+                "value": answer.value, "skip_reason": answer.skip_reason,
+                "prelabel_shown": answer.prelabel is not None, "created_at": _iso(answer.created_at),
+                "estimates": estimates.get((task.stage_id, answer.worker_id), {}),
+            })
+    return sorted(records, key=lambda record: (record["stage_position"], record["created_at"] or ""))
 
 
 def _items_with_history(export: Export) -> Iterator[Item]:
     """Decided items with every task, answer and routing decision, a constant number of queries
     per ITEMS_PER_QUERY items."""
     tasks = Task.objects.select_related("stage__schema", "consensus").order_by("pk")
-    answers = Answer.objects.select_related("worker").order_by("pk")
+    answers = Answer.objects.select_related("worker", "schema").order_by("pk")
     return (decided_items(export).select_related("study", "series", "instance")
             .prefetch_related(Prefetch("tasks", queryset=tasks), Prefetch("tasks__answers", queryset=answers),
                               Prefetch("tasks__routing_decisions", queryset=RoutingDecision.objects.order_by("pk")))
             .order_by("pk").iterator(chunk_size=ITEMS_PER_QUERY))
 
 
-def item_record(item: Item, schemas: dict[tuple[str, int], dict]) -> dict:
+def item_record(item: Item, schemas: dict[tuple[str, int], dict], *, runs: _Runs | None = None) -> dict:
     """One item as exported: its images, hard label (the result), soft labels (the consensus of
     the label stage behind the result: per field value, share, votes, anything else the consensus
-    keeps and, for choices, the share of answers per option) and provenance. Adds the item's label
-    schema to `schemas`."""
+    keeps and, for choices, the probability of each option under that same consensus) and provenance.
+    Adds the item's label schema to `schemas`."""
     tasks = {task.pk: task for task in item.tasks.all()}
     deciding = tasks.get(item.result_task_id)
     labeled = _label_task(deciding, tasks)
@@ -75,13 +150,15 @@ def item_record(item: Item, schemas: dict[tuple[str, int], dict]) -> dict:
         "status": item.status,
         "rejected": item.status == Item.Status.REJECTED,
         "decided_at": item.decided_at.isoformat() if item.decided_at else None,
-        "study_uid": item.study.study_uid,
+        "study_uid": item.study.study_uid,  # the study's pseudonym (a keyed hash of the source UID)
+        "patient_pseudonym": item.study.patient_pseudonym,
         "series_uid": item.series.series_uid if item.series_id else None,
         "instance_uid": item.instance.sop_instance_uid if item.instance_id else None,
         "first_frame": item.first_frame,
         "last_frame": item.last_frame,
         "label": item.result if item.status == Item.Status.ACCEPTED else None,
-        "soft": _soft_labels(labeled, schema.definition if schema else None),
+        "label_source": _label_source(item, deciding),
+        "soft": _soft_labels(labeled, schema.definition if schema else None, runs or _Runs()),
         "provenance": {
             "schema": {"name": schema.name, "version": schema.version} if schema else None,
             "consensus": _consensus_summary(deciding),
@@ -119,7 +196,15 @@ def _consensus_summary(task: Task | None) -> dict | None:
             "confidence": consensus.confidence}
 
 
-def _soft_labels(task: Task | None, definition: dict | None) -> dict | None:
+def _label_source(item: Item, deciding: Task | None) -> str | None:
+    """Who set the hard label: the label stage's consensus ("consensus"), or experts in a review or
+    adjudication ("review", the soft labels then being the crowd's that they reviewed)."""
+    if item.status != Item.Status.ACCEPTED or deciding is None:
+        return None
+    return "consensus" if deciding.stage.kind == Stage.Kind.LABEL else "review"
+
+
+def _soft_labels(task: Task | None, definition: dict | None, runs: _Runs) -> dict | None:
     consensus = getattr(task, "consensus", None) if task is not None else None
     if consensus is None or definition is None:
         return None
@@ -129,19 +214,27 @@ def _soft_labels(task: Task | None, definition: dict | None) -> dict | None:
         found = consensus.fields.get(field["key"])
         if found is None:
             continue
-        # value, share and votes, and whatever else the consensus method keeps (an interval, say)
+        # value, share and votes, and whatever else the consensus method keeps (an interval, the
+        # method and run that set it, say); its posterior is the distribution below.
+        kept = {key: value for key, value in found.items() if key != "posterior"}
         fields[field["key"]] = {"value": found.get("value"), "share": found.get("share"), "votes": found.get("votes"),
-                                **found}
+                                **kept}
         if field["kind"] in CHOICE_KINDS:
-            fields[field["key"]]["distribution"] = _distribution(field, given)
+            fields[field["key"]]["distribution"] = _distribution(field, given, found.get("posterior"))
+    run_ids = [entry["run"] for entry in fields.values() if entry.get("run") is not None]
     return {"stage": task.stage.name, "method": consensus.method, "answers": consensus.answer_count,
-            "confidence": consensus.confidence, "fields": fields}
+            "confidence": consensus.confidence, "run": runs(max(run_ids)) if run_ids else None, "fields": fields}
 
 
-def _distribution(field: dict, given: list[dict]) -> dict[str, float]:
-    """Share of the answers (that gave this field) choosing each option; for multiple choice,
-    each option's share of answers that ticked it."""
+def _distribution(field: dict, given: list[dict], posterior: dict | None = None) -> dict[str, float]:
+    """The probability of each option under the consensus the hard label came from: the posterior a
+    weighted method (Dawid-Skene, …) kept beside its value, else (a vote) the share of the answers
+    that gave this field choosing each option; for multiple choice, each option's share of answers
+    that ticked it. Never the vote shares beside a weighted value: the two can disagree (two workers
+    saying "fair" while the learned confusion makes "good" more likely)."""
     options = YES_NO_UNSURE if field["kind"] == "yes_no_unsure" else [option["value"] for option in field["options"]]
+    if posterior is not None:
+        return {option: float(posterior.get(str(option), 0.0)) for option in options}
     chosen = [answer[field["key"]] for answer in given if answer.get(field["key"]) is not None]
     counts = Counter(option for value in chosen for option in (value if isinstance(value, list) else [value]))
     return {option: round(counts[option] / len(chosen), 4) if chosen else 0.0 for option in options}

@@ -25,7 +25,7 @@ from cardiocrowd.imaging.models import Instance
 from cardiocrowd.imaging.storage import instance_name
 from labeling import audit
 
-from . import storage, tables
+from . import consistency, storage, tables
 from .dicom_common import Producer, complete_header
 from .errors import ExportError
 from .measurements import measurement_report
@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 BUILD_LOCK_NAMESPACE = 0x45585054  # "EXPT"
 CONTENT_TYPES = {ExportFile.Kind.CSV: "text/csv", ExportFile.Kind.JSON: "application/json",
                  ExportFile.Kind.SEG: "application/dicom", ExportFile.Kind.SR: "application/dicom"}
+
+
+class ExportInconsistent(ExportError):
+    """An accepted label is blank or contradicts its own soft labels (exports/consistency.py):
+    the export is refused whole rather than published with labels that say two things."""
 
 
 class ExportBusy(Exception):
@@ -68,11 +73,12 @@ def request_export(*, project: Project, user: AbstractBaseUser) -> Export:
 
 
 def build_export(*, export_id: int) -> Export | None:
-    """Write the export's files into a temporary folder, publish it whole, then record the files
-    and mark the export ready. Safe to run twice: a ready export is left as it is (immutable),
-    anything else is built afresh. A failed build is marked failed with its reason and leaves no
-    files. Raises ExportBusy while another worker holds the export; re-raises an unexpected error
-    after recording it (an ExportError, bad data, is only recorded)."""
+    """Check the export's labels are consistent (exports/consistency.py), write its files into a
+    temporary folder, publish it whole, then record the files and mark the export ready. Safe to
+    run twice: a ready export is left as it is (immutable), anything else is built afresh. A failed
+    build (an inconsistent one included) is marked failed with its reason and leaves no files.
+    Raises ExportBusy while another worker holds the export; re-raises an unexpected error after
+    recording it (an ExportError, bad data, is only recorded)."""
     with _build_lock(export_id) as acquired:
         if not acquired:
             raise ExportBusy(export_id)
@@ -86,6 +92,9 @@ def build_export(*, export_id: int) -> Export | None:
             storage.remove_leftovers(export.folder, including_published=True)
             build = storage.new_build(export.folder)
             document = export_document(export)
+            found = consistency.problems(document)
+            if found:  # checked before a single file is written
+                raise ExportInconsistent(consistency.describe(found))
             written = _write_files(export, document, build)
             build.publish()
             _record_success(export, document, written)
@@ -114,9 +123,12 @@ def _build_lock(export_id: int) -> Iterator[bool]:
 
 
 def _write_files(export: Export, document: dict, build: storage.Build) -> list[tuple[str, storage.WrittenFile]]:
-    """CSV, JSON, one SEG per labeled source image, one SR per item with measurements."""
+    """Labels and answers as CSV and JSON, one SEG per labeled source image, one SR per item with
+    measurements."""
     written = [(ExportFile.Kind.CSV, build.write_file("labels.csv", tables.csv_bytes(document))),
-               (ExportFile.Kind.JSON, build.write_file("labels.json", tables.json_bytes(document)))]
+               (ExportFile.Kind.JSON, build.write_file("labels.json", tables.json_bytes(document))),
+               (ExportFile.Kind.CSV, build.write_file("answers.csv", tables.answers_csv_bytes(document))),
+               (ExportFile.Kind.JSON, build.write_file("answers.json", tables.answers_json_bytes(document)))]
     producer = Producer(uid_seed=f"cardiocrowd-export:{export.pk}", software_version=_software_version())
     source = _source_reader(export.project_id)
     segments = {}

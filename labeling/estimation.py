@@ -152,8 +152,13 @@ def _learn_categories(stage: Stage, field: str, given: list, known: dict, method
             learned={"labels": classes, "matrix": np.round(confusions[index], 6).tolist()}))
     calibration, calibrated = _calibrate(answers, confusions, result.class_prior, checked)
     hard, confidence = result.labels, result.confidence  # computed once: both are whole-array properties
+    posteriors = np.round(result.posteriors, 4)
+    # The posterior over every class is kept beside the hard label it was taken from, so an export's
+    # soft labels are this same consensus (never a re-count of the raw votes, which may disagree).
     updates = {(task, field): {"value": classes[int(hard[index])], "share": round(float(confidence[index]), 4),
-                               "calibrated": None if calibrated is None else round(float(calibrated[index]), 4)}
+                               "calibrated": None if calibrated is None else round(float(calibrated[index]), 4),
+                               "posterior": dict(zip(map(str, classes), posteriors[index].tolist(), strict=True)),
+                               "method": METHOD_NAMES[method], "run": run.pk}
                for index, task in enumerate(answers.item_ids)}
     prior = dict(zip(map(str, classes), result.class_prior.round(6).tolist(), strict=True))
     return _Learned(estimates, updates, prior, calibration)
@@ -199,7 +204,8 @@ def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method
                                          "reliability": np.round(result.reliability[index], 6).tolist()})
                  for index, worker in enumerate(result.worker_ids.tolist())]
     certainty = np.maximum(result.probabilities, 1 - result.probabilities).min(axis=1)
-    updates = {(int(task), field): {"value": sorted(chosen), "share": round(float(certainty[index]), 4)}
+    updates = {(int(task), field): {"value": sorted(chosen), "share": round(float(certainty[index]), 4),
+                                    "method": METHOD_NAMES[method], "run": run.pk}
                for index, (task, chosen) in enumerate(zip(result.item_ids.tolist(), result.chosen(), strict=True))}
     return _Learned(estimates, updates)
 
@@ -221,7 +227,8 @@ def _learn_measurements(stage: Stage, field: str, given: list, known: dict, meth
                  for index, worker in enumerate(workers)]
     updates = {(int(task), field): {"value": round(float(result.estimate[index]), 4),
                                     "interval": [round(float(result.lower[index]), 4),
-                                                 round(float(result.upper[index]), 4)]}
+                                                 round(float(result.upper[index]), 4)],
+                                    "method": "robust_measurement", "run": run.pk}
                for index, task in enumerate(tasks)}
     return _Learned(estimates, updates)
 
@@ -251,8 +258,8 @@ def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
         for field in fields:
             if (consensus.task_id, field) in updates:
                 updated[field] = {**updated.get(field, {}), **updates[(consensus.task_id, field)]}
-        if updated == consensus.fields:
-            continue
+        if _without_run(updated) == _without_run(consensus.fields):
+            continue  # a run that only confirms a consensus leaves it (and the run that set it) alone
         new_values = {f: updated[f]["value"] for f in fields if f in updated}
         if any(value != consensus.fields.get(f, {}).get("value") for f, value in new_values.items()):
             revised_items.append((consensus.task_id, new_values))
@@ -263,6 +270,11 @@ def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
     _write_consensus(changed)
     _revise_results(stage, revised_items, run)
     return len(revised_items)
+
+
+def _without_run(fields: dict) -> dict:
+    return {key: {name: value for name, value in entry.items() if name != "run"} if isinstance(entry, dict) else entry
+            for key, entry in fields.items()}
 
 
 # One statement per 10,000 rows: bulk_update's CASE per row costs seconds a thousand rows.
@@ -297,11 +309,11 @@ def _revise_results(stage: Stage, revised: list[tuple[int, dict]], run: Consensu
 
 
 def known_worker_posteriors(stage: Stage, answers: list[Answer]
-                            ) -> tuple[str, dict[str, tuple[object, float, float | None]]]:
+                            ) -> tuple[str, dict[str, tuple[object, float, float | None, dict, int]]]:
     """The last run's method and, per categorical field, the consensus value, its probability given
-    the worker estimates of that run, and the probability that it is right as calibrated on experts'
-    verdicts by that run (None where the run had too few) for one completed task (nothing before
-    the first run)."""
+    the worker estimates of that run, the probability that it is right as calibrated on experts'
+    verdicts by that run (None where the run had too few), the posterior over every class (what an
+    export's soft label is) and the run's id, for one completed task (nothing before the first run)."""
     run = stage.consensus_runs.filter(status=ConsensusRun.Status.SUCCEEDED).order_by("-pk").first()
     if run is None:
         return "", {}
@@ -328,5 +340,6 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]
             vote_share = sum(label == labels[best] for _, label in given) / len(given)
             features = describe_consensus({"ds": [posterior[best]], "mv": [vote_share]}, [len(given)])
             calibrated = float(Calibration.from_json(run.calibration[field]).probability_right(features)[0])
-        result[field] = (labels[best], float(posterior[best]), calibrated)
+        distribution = dict(zip(labels, np.round(posterior, 4).tolist(), strict=True))
+        result[field] = (labels[best], float(posterior[best]), calibrated, distribution, run.pk)
     return run.method, result

@@ -55,9 +55,12 @@ def label_consensus(stage: Stage, answers: list[Answer]) -> tuple[dict, float, s
     method, learned = known_worker_posteriors(stage, answers)
     if not learned:
         return fields, confidence, "majority_vote"
-    for key, (value, probability, calibrated) in learned.items():
+    # The run's method for categories (its name lists every learner, e.g. robust_measurement+dawid_skene).
+    categorical = next((name for name in method.split("+") if name != "robust_measurement"), method)
+    for key, (value, probability, calibrated, posterior, run) in learned.items():
         fields[key] = {**fields.get(key, {}), "value": value, "share": round(probability, 4),
-                       "calibrated": None if calibrated is None else round(calibrated, 4)}
+                       "calibrated": None if calibrated is None else round(calibrated, 4),
+                       "posterior": posterior, "method": categorical, "run": run}
     return fields, round(min(field_confidence(field) for field in fields.values()), 4), method
 
 

@@ -49,7 +49,7 @@ def test_a_worker_killed_during_a_build_leaves_nothing_served_and_the_build_is_r
 
     export.refresh_from_db()
     assert interrupted == ("building", 0, False)
-    assert (export.status, export.error, export.item_count, export.files.count()) == ("ready", "", 3, 6)
+    assert (export.status, export.error, export.item_count, export.files.count()) == ("ready", "", 3, 8)
     assert sorted(path.name for path in folder.iterdir()) == ["1"]  # the dead worker's temporary folder is gone
     for file in export.files.all():
         with open(folder / "1" / file.name, "rb") as handle:

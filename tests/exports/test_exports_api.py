@@ -33,7 +33,7 @@ def test_an_export_is_accepted_then_built_as_csv_json_seg_and_sr(api_client, lab
     assert (body["status"], body["error"], body["requested_by"]) == ("ready", "", "admin")
     assert (body["item_count"], body["accepted_count"], body["rejected_count"]) == (3, 2, 1)
     assert {file["name"]: file["kind"] for file in body["files"]} == {
-        "labels.csv": "csv", "labels.json": "json",
+        "labels.csv": "csv", "labels.json": "json", "answers.csv": "csv", "answers.json": "json",
         f"seg-{instances['mr48'].sop_instance_uid}.dcm": "seg", f"seg-{instances['echo'].sop_instance_uid}.dcm": "seg",
         f"sr-item-{items['mr48'].pk}.dcm": "sr", f"sr-item-{items['echo'].pk}.dcm": "sr"}
     labels_json = next(file for file in body["files"] if file["name"] == "labels.json")
@@ -225,7 +225,7 @@ def test_listing_exports_takes_a_fixed_number_of_queries(api_client, labeled, ad
     with django_assert_num_queries(3):  # membership, exports with requester and project, their files
         listed = api_client.get(exports_url(project))
 
-    assert [len(export["files"]) for export in listed.json()] == [6, 6, 6]
+    assert [len(export["files"]) for export in listed.json()] == [8, 8, 8]
 
 
 def test_an_export_of_a_project_without_decided_items_is_empty(api_client, project, admin_user, ingest, export_as):
@@ -236,5 +236,5 @@ def test_an_export_of_a_project_without_decided_items_is_empty(api_client, proje
     detail = api_client.get(exports_url(project, 1)).json()
 
     assert (detail["status"], detail["item_count"]) == ("ready", 0)
-    assert [file["name"] for file in detail["files"]] == ["labels.csv", "labels.json"]
+    assert [file["name"] for file in detail["files"]] == ["answers.csv", "labels.csv", "answers.json", "labels.json"]
     assert content.decode().splitlines() == [",".join(ITEM_COLUMNS)]

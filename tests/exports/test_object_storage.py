@@ -34,7 +34,7 @@ def test_an_export_is_built_into_the_bucket_and_downloaded_from_it(api_client, l
 
     export = Export.objects.get(project=project, version=1)
     recorded = {file.name: (file.size, file.sha256) for file in export.files.all()}
-    assert posted.status_code == 202 and (export.status, export.error, len(recorded)) == ("ready", "", 6)
+    assert posted.status_code == 202 and (export.status, export.error, len(recorded)) == ("ready", "", 8)
     assert keys(object_gateway, bucket, "exports/") == sorted(f"{export.folder}/{name}" for name in recorded)
     for name, response in downloads.items():
         content = b"".join(response.streaming_content)
