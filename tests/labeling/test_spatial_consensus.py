@@ -1,14 +1,17 @@
 """Spatial answers through the database: a task's outlines are fused by STAPLE on the image's own
 grid and stored in the answers' format; a whole-stage run learns each worker's sensitivity and
 specificity on outlines, bias and noise on calipers, spread on landmarks."""
+import numpy as np
 import pytest
 
 from cardiocrowd.imaging.models import Instance
 from labeling.assignment import claim_next_task, submit_answer
 from labeling.design import StageDesign, add_items_to_stage, append_stage, save_schema_version
+from labeling.estimation import reestimate_stage
 from labeling.flow import aggregate_task
-from labeling.models import Consensus, Item, Task
+from labeling.models import Consensus, ConsensusRun, Item, Stage, Task, WorkerEstimate
 from labeling.selectors import ItemImages
+from labeling.spatial_estimation import learn_calipers
 from tests.conftest import SUNNYBROOK_PATIENT
 from tests.factories import UserFactory
 
@@ -52,3 +55,68 @@ def test_a_tasks_three_contours_are_fused_by_staple_not_one_workers(mr_item):
     ys = [y for _, y in entry["value"]["points"]]
     assert (min(xs), max(xs), min(ys), max(ys)) == (100, 142, 100, 141)
     assert entry["value"]["area_mm2"] == pytest.approx(42 * 41 * 1.367 ** 2, rel=0.01)
+
+
+def test_caliper_bias_is_recovered_on_a_simulated_crowd():
+    """200 LV lengths, each measured by 4 of 8 readers with known offsets (mm) and 0.5 mm noise;
+    an expert's length on 20 of them anchors the offsets."""
+    rng = np.random.default_rng(7)
+    offsets = np.array([-6.0, -4.0, -2.5, 2.0, 3.0, 5.0, 8.0, 10.0])
+    truths = rng.uniform(35, 90, 200)
+    given = []
+    for task, truth in enumerate(truths):
+        for worker in rng.choice(8, size=4, replace=False):
+            length = truth + offsets[worker] + rng.normal(0, 0.5)
+            given.append((task, int(worker), {"frame": 1, "points": [[10, 10], [10 + length / 0.5, 10]],
+                                              "length_mm": round(length, 3)}))
+    gold = {task: {"frame": 1, "points": [[10, 10], [10 + truths[task] / 0.5, 10]], "length_mm": truths[task]}
+            for task in range(20)}
+
+    learned = learn_calipers(Stage(), "lv_length", given, gold, "ds", ConsensusRun(), {})
+
+    bias = {estimate.worker_id: estimate.learned["bias"] for estimate in learned.estimates}
+    for worker, offset in enumerate(offsets):
+        assert bias[worker] == pytest.approx(offset, rel=0.1)
+    assert learned.method == "robust_measurement"
+    value = learned.updates[(50, "lv_length")]["value"]
+    assert value["length_mm"] == pytest.approx(truths[50], abs=1.0) and len(value["points"]) == 2
+
+
+TWO_KINDS = {"fields": [{"key": "lv", "kind": "contour"}, {"key": "axis", "kind": "length"},
+                        {"key": "hinges", "kind": "points"}]}
+
+
+def test_a_stage_run_learns_outline_sensitivity_caliper_bias_and_landmark_spread(project, ingest):
+    ingest(project, SUNNYBROOK_PATIENT / "1.dcm")
+    instance = Instance.objects.get()
+    schema = save_schema_version(project=project, name="lv", user=None, definition=TWO_KINDS)
+    stage = append_stage(project=project, schema=schema, user=None, design=StageDesign(name="LV", redundancy=3))
+    items = [Item.objects.create(project=project, study=instance.series.study, series=instance.series,
+                                 instance=instance) for _ in range(4)]
+    add_items_to_stage(stage=stage, items=items)
+    readers = {"tight": 0, "loose": 6, "long": 0}  # "loose" outlines 6 px too far on every side
+    users = {name: UserFactory(username=name) for name in readers}
+    for number, item in enumerate(items):
+        x = 80 + 10 * number
+        for name, user in users.items():
+            grow = readers[name]
+            stretch = 8 if name == "long" else (number % 2)  # "long" draws every axis 8 px (10.9 mm) long
+            submit_answer(assignment=claim_next_task(stage=stage, worker=user), images_of=ItemImages, value={
+                "lv": square(x - grow, 80 - grow, 40 + 2 * grow),
+                "axis": {"frame": 1, "points": [[x, 80], [x, 120 + stretch]]},
+                "hinges": {"frame": 1, "points": [[x, 80 + (name == "long") * 4], [x + 40, 80]]}})
+        aggregate_task(task_id=Task.objects.get(stage=stage, item=item).pk)
+
+    run = reestimate_stage(stage_id=stage.pk)
+
+    learned = {(e.worker.username, e.field): e.learned for e in WorkerEstimate.objects.filter(stage=stage)}
+    assert run.status == "succeeded" and run.method == "staple+rm+gm"  # 32 characters at most
+    assert learned[("tight", "lv")]["sensitivity"] > 0.95 and learned[("loose", "lv")]["specificity"] < 1.0
+    assert learned[("loose", "lv")]["area_bias"] > 0 > learned[("tight", "lv")]["area_bias"]
+    assert learned[("long", "axis")]["bias"] > 5 and learned[("long", "axis")]["unit"] == "length_mm"
+    assert learned[("long", "hinges")]["spread_px"] == pytest.approx(2.0, abs=0.1)
+    assert learned[("tight", "hinges")]["spread_mm"] < learned[("long", "hinges")]["spread_mm"]
+    fields = Consensus.objects.get(task__item=items[0]).fields
+    assert set(fields["lv"]["value"]) == {"frame", "instance", "points", "area_mm2"}
+    assert set(fields["axis"]["value"]) == {"frame", "instance", "points", "length_mm"}
+    assert fields["hinges"]["value"]["points"] == [[80.0, 80.0], [120.0, 80.0]]
