@@ -11,6 +11,7 @@ from labeling.estimation import reestimate_stage
 from labeling.flow import aggregate_task
 from labeling.models import Consensus, ConsensusRun, Item, Stage, Task, WorkerEstimate
 from labeling.selectors import ItemImages
+from labeling.observer_agreement import stage_agreement
 from labeling.spatial_estimation import learn_calipers
 from tests.conftest import SUNNYBROOK_PATIENT
 from tests.factories import UserFactory
@@ -86,7 +87,10 @@ TWO_KINDS = {"fields": [{"key": "lv", "kind": "contour"}, {"key": "axis", "kind"
                         {"key": "hinges", "kind": "points"}]}
 
 
-def test_a_stage_run_learns_outline_sensitivity_caliper_bias_and_landmark_spread(project, ingest):
+def measured_stage(project, ingest) -> tuple[Stage, list[Item]]:
+    """Four items on one Sunnybrook image (1.367 mm pixels), each outlined, measured and landmarked by
+    three readers: "loose" outlines 6 px too far on every side, "long" draws every axis 8 px long
+    and its first landmark 4 px low."""
     ingest(project, SUNNYBROOK_PATIENT / "1.dcm")
     instance = Instance.objects.get()
     schema = save_schema_version(project=project, name="lv", user=None, definition=TWO_KINDS)
@@ -94,18 +98,23 @@ def test_a_stage_run_learns_outline_sensitivity_caliper_bias_and_landmark_spread
     items = [Item.objects.create(project=project, study=instance.series.study, series=instance.series,
                                  instance=instance) for _ in range(4)]
     add_items_to_stage(stage=stage, items=items)
-    readers = {"tight": 0, "loose": 6, "long": 0}  # "loose" outlines 6 px too far on every side
+    readers = {"tight": 0, "loose": 6, "long": 0}
     users = {name: UserFactory(username=name) for name in readers}
     for number, item in enumerate(items):
         x = 80 + 10 * number
         for name, user in users.items():
             grow = readers[name]
-            stretch = 8 if name == "long" else (number % 2)  # "long" draws every axis 8 px (10.9 mm) long
+            stretch = 8 if name == "long" else (number % 2)
             submit_answer(assignment=claim_next_task(stage=stage, worker=user), images_of=ItemImages, value={
                 "lv": square(x - grow, 80 - grow, 40 + 2 * grow),
                 "axis": {"frame": 1, "points": [[x, 80], [x, 120 + stretch]]},
                 "hinges": {"frame": 1, "points": [[x, 80 + (name == "long") * 4], [x + 40, 80]]}})
         aggregate_task(task_id=Task.objects.get(stage=stage, item=item).pk)
+    return stage, items
+
+
+def test_a_stage_run_learns_outline_sensitivity_caliper_bias_and_landmark_spread(project, ingest):
+    stage, items = measured_stage(project, ingest)
 
     run = reestimate_stage(stage_id=stage.pk)
 
@@ -120,3 +129,19 @@ def test_a_stage_run_learns_outline_sensitivity_caliper_bias_and_landmark_spread
     assert set(fields["lv"]["value"]) == {"frame", "instance", "points", "area_mm2"}
     assert set(fields["axis"]["value"]) == {"frame", "instance", "points", "length_mm"}
     assert fields["hinges"]["value"]["points"] == [[80.0, 80.0], [120.0, 80.0]]
+
+
+def test_the_agreement_report_covers_shapes_calipers_and_landmarks(project, ingest):
+    stage, _ = measured_stage(project, ingest)
+
+    report = stage_agreement(stage)
+
+    shape, axis, hinges = (report["fields"][key] for key in ("lv", "axis", "hinges"))
+    assert shape["kind"] == "shape" and shape["pairs"] == 12 and shape["hausdorff"]["unit"] == "mm"
+    # "loose" is 6 px out on every side: 6 × 1.367 mm (diagonally at the corners: × √2).
+    assert shape["hausdorff"]["max"] == pytest.approx(6 * 1.367 * 2 ** 0.5, rel=0.01)
+    assert axis["kind"] == "measurement" and axis["unit"] == "mm"
+    assert axis["crowd"]["icc"]["form"] == "ICC(1,1)" and axis["crowd"]["icc"]["items"] == 4
+    assert len(axis["crowd"]["plot"]) == 4 and axis["crowd"]["bland_altman"]["pairs"] == 4
+    assert hinges["kind"] == "landmark" and hinges["distance"]["unit"] == "mm"
+    assert hinges["distance"]["max"] == pytest.approx(4 * 1.367 / 2, rel=0.01)  # one of two landmarks 4 px off
