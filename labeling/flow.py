@@ -37,7 +37,8 @@ def aggregate_task(*, task_id: int) -> Consensus | None:
     if stage.kind == Stage.Kind.LABEL:
         fields, confidence, method = label_consensus(stage, answers, item=task.item)
     else:
-        fields, confidence = review_consensus(reviewed_label_task(task).stage.schema.definition["fields"], answers)
+        fields, confidence = review_consensus(reviewed_label_task(task).stage.schema.definition["fields"], answers,
+                                              item=task.item)
         method = "review_vote"
     consensus, _ = Consensus.objects.update_or_create(task=task, defaults={
         "method": method, "fields": fields, "confidence": confidence, "answer_count": len(answers)})
@@ -64,12 +65,12 @@ def label_consensus(stage: Stage, answers: list[Answer], item: Item | None = Non
     return fields, round(min(field_confidence(field) for field in fields.values()), 4), method
 
 
-def review_consensus(fields: list[dict], answers: list[Answer]) -> tuple[dict, float]:
+def review_consensus(fields: list[dict], answers: list[Answer], item: Item | None = None) -> tuple[dict, float]:
     """Reviewers agree when they keep or reject alike and, among those who keep, on the label:
     `_verdict` is keep/reject by majority, the schema's fields the consensus of the labels kept."""
     verdict, share = majority_vote("reject" if a.verdict == Answer.Verdict.REJECT else "keep" for a in answers)
     kept = [answer.value for answer in answers if answer.verdict != Answer.Verdict.REJECT]
-    label, label_confidence = consensus_fields(fields, kept)
+    label, label_confidence = consensus_fields(fields, kept, answers_images(item, kept) if item is not None else None)
     confidence = min(share, label_confidence) if kept and label else share
     return {"_verdict": {"value": verdict, "share": round(share, 4), "votes": len(answers)}, **label}, \
         round(confidence, 4)
