@@ -145,3 +145,34 @@ def test_the_agreement_report_covers_shapes_calipers_and_landmarks(project, inge
     assert len(axis["crowd"]["plot"]) == 4 and axis["crowd"]["bland_altman"]["pairs"] == 4
     assert hinges["kind"] == "landmark" and hinges["distance"]["unit"] == "mm"
     assert hinges["distance"]["max"] == pytest.approx(4 * 1.367 / 2, rel=0.01)  # one of two landmarks 4 px off
+
+
+def test_the_report_compares_the_crowd_consensus_with_each_expert_for_shapes_landmarks_and_lengths():
+    from labeling.observer_agreement import _field_figures
+    from labeling.schema import ImageGeometry
+
+    images = {"2.25.1": ImageGeometry(rows=100, columns=100, spacing_mm=(0.5, 0.5))}
+    outline = {"frame": 1, "instance": "2.25.1", "points": [[10, 10], [30, 10], [30, 30], [10, 30]]}
+    wider = {**outline, "points": [[10, 10], [34, 10], [34, 30], [10, 30]]}
+    marks = {"frame": 1, "instance": "2.25.1", "points": [[10, 10], [50, 50]]}
+    moved = {**marks, "points": [[13, 14], [50, 50]]}
+    crowd = [(1, "w1", {"lv": outline, "hinges": marks, "n": 10.0}), (1, "w2", {"lv": outline, "hinges": marks, "n": 12.0}),
+             (2, "w1", {"n": 20.0}), (2, "w2", {"n": 21.0}), (3, "w1", {"n": 30.0}), (3, "w2", {"n": 33.0})]
+    experts = [(1, "e1", {"lv": wider, "hinges": moved, "n": 10.0}), (2, "e1", {"n": 22.0}), (3, "e1", {"n": 30.0})]
+    consensus = {1: {"lv": {"value": outline}, "hinges": {"value": marks}}}
+
+    shape = _field_figures({"key": "lv", "kind": "contour"}, crowd, experts, images, consensus)
+    hinges = _field_figures({"key": "hinges", "kind": "points"}, crowd, experts, images, consensus)
+    number = _field_figures({"key": "n", "kind": "number", "unit": "mm"}, crowd, experts, images, consensus)
+
+    [row] = shape["crowd_vs_expert"]
+    assert (row["second"], row["items"], row["unit"]) == ("e1", 1, "mm")
+    assert row["figures"]["dice_mean"] == round(2 * 400 / (400 + 480), 4)
+    assert row["figures"]["hausdorff_max"] == 2.0  # 4 columns of 0.5 mm
+    assert shape["mean_dice"] == 1.0 and shape["hausdorff"]["max"] == 0.0
+    [row] = hinges["crowd_vs_expert"]
+    assert row["figures"]["distance_mean"] == pytest.approx((5 * 0.5 + 0) / 2)
+    expert = number["expert_agreement"]
+    assert expert["items"] == 3 and expert["bland_altman"]["bias"] == pytest.approx((1 + (20.5 - 22) + 1.5) / 3)
+    assert expert["icc"]["form"] == "ICC(2,1)" and len(expert["plot"]) == 3
+    assert number["crowd"]["icc"]["items"] == 3
