@@ -156,8 +156,8 @@ def test_the_report_compares_the_crowd_consensus_with_each_expert_for_shapes_lan
     wider = {**outline, "points": [[10, 10], [34, 10], [34, 30], [10, 30]]}
     marks = {"frame": 1, "instance": "2.25.1", "points": [[10, 10], [50, 50]]}
     moved = {**marks, "points": [[13, 14], [50, 50]]}
-    crowd = [(1, "w1", {"lv": outline, "hinges": marks, "n": 10.0}), (1, "w2", {"lv": outline, "hinges": marks, "n": 12.0}),
-             (2, "w1", {"n": 20.0}), (2, "w2", {"n": 21.0}), (3, "w1", {"n": 30.0}), (3, "w2", {"n": 33.0})]
+    crowd = [(1, "w1", {"lv": outline, "hinges": marks, "n": 10.0}),
+             (1, "w2", {"lv": outline, "hinges": marks, "n": 12.0}), (2, "w1", {"n": 20.0}), (2, "w2", {"n": 21.0}), (3, "w1", {"n": 30.0}), (3, "w2", {"n": 33.0})]
     experts = [(1, "e1", {"lv": wider, "hinges": moved, "n": 10.0}), (2, "e1", {"n": 22.0}), (3, "e1", {"n": 30.0})]
     consensus = {1: {"lv": {"value": outline}, "hinges": {"value": marks}}}
 
