@@ -28,6 +28,7 @@ from .consensus.measurements import measurement_consensus
 from .consensus.online import item_posterior, typical_confusion
 from .consensus.voting import CATEGORICAL_KINDS
 from .models import Answer, Consensus, ConsensusRun, GoldAnswer, Item, Stage, Task, WorkerEstimate
+from .spatial_estimation import run_method, spatial_learners
 
 METHOD_NAMES = {"ds": "dawid_skene", "onecoin": "one_coin", "glad": "glad", "mace": "mace", "mv": "majority_vote"}
 
@@ -41,7 +42,8 @@ def stages_due() -> list[tuple[int, int]]:
                         last_run=Subquery(last_run))
               .filter(newest__isnull=False).filter(Q(last_run__isnull=True) | Q(newest__gt=F("last_run"))))
     return [(stage.pk, stage.answers) for stage in stages.select_related("schema")
-            if categorical_fields(stage) or number_fields(stage) or multiple_choice_fields(stage)]
+            if categorical_fields(stage) or number_fields(stage) or multiple_choice_fields(stage)
+            or spatial_learners(stage)]
 
 
 def categorical_fields(stage: Stage) -> list[str]:
@@ -66,7 +68,8 @@ def reestimate_stage(*, stage_id: int, method: str = "ds") -> ConsensusRun | Non
     """Re-learn the stage's worker estimates and revise its consensus. Returns the run (None for a
     stage with no categorical field). Raises whatever the data raises, after marking the run failed."""
     stage = Stage.objects.select_related("schema").get(pk=stage_id)
-    if not (categorical_fields(stage) or number_fields(stage) or multiple_choice_fields(stage)):
+    if not (categorical_fields(stage) or number_fields(stage) or multiple_choice_fields(stage)
+            or spatial_learners(stage)):
         return None
     # A run a killed worker left behind never finishes: say so before starting again.
     ConsensusRun.objects.filter(stage=stage, status=ConsensusRun.Status.RUNNING).update(
@@ -91,7 +94,7 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
     estimates, updates, priors, methods, calibrations = [], {}, {}, [], {}
     learners = {**{field: _learn_measurements for field in number_fields(stage)},
                 **{field: _learn_label_sets for field in multiple_choice_fields(stage)},
-                **{field: _learn_categories for field in categorical_fields(stage)}}
+                **{field: _learn_categories for field in categorical_fields(stage)}, **spatial_learners(stage)}
     for field, learn in learners.items():
         given = [(task, worker, value[field]) for task, worker, value, *_ in rows if value.get(field) is not None]
         known = {task: value[field] for task, value in gold.items() if value.get(field) is not None}
@@ -99,14 +102,15 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
             continue
         checked = {task: value[field] for task, value in expert.items() if value.get(field) is not None}
         learned = learn(stage, field, given, known, method, run, checked)
-        methods.append("robust_measurement" if learn is _learn_measurements else METHOD_NAMES[method])
+        methods.append(getattr(learned, "method", None)
+                       or ("robust_measurement" if learn is _learn_measurements else METHOD_NAMES[method]))
         estimates += learned.estimates
         updates.update(learned.updates)
         if learned.prior is not None:
             priors[field] = learned.prior
         if learned.calibration is not None:
             calibrations[field] = learned.calibration.to_json()
-    run.method = "+".join(dict.fromkeys(methods)) or run.method  # what was learned, e.g. dawid_skene+robust_measurement
+    run.method = run_method(methods, run.method)  # what was learned, e.g. dawid_skene+robust_measurement
     with transaction.atomic():
         revised = _revise_consensus(stage, updates, run)
         WorkerEstimate.objects.filter(stage=stage).delete()

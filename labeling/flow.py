@@ -16,6 +16,7 @@ from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
 from .prelabels import model_opinion
 from .quality import make_gold
 from .routing import decide, uses_model
+from .selectors import answers_images
 
 # An item sent back more often than this stays where it is ("hold") for an admin to look at.
 MAX_ROUNDS = 3
@@ -34,9 +35,10 @@ def aggregate_task(*, task_id: int) -> Consensus | None:
     answers = list(task.answers.filter(round=task.round).order_by("pk"))
     stage = task.stage
     if stage.kind == Stage.Kind.LABEL:
-        fields, confidence, method = label_consensus(stage, answers)
+        fields, confidence, method = label_consensus(stage, answers, item=task.item)
     else:
-        fields, confidence = review_consensus(reviewed_label_task(task).stage.schema.definition["fields"], answers)
+        fields, confidence = review_consensus(reviewed_label_task(task).stage.schema.definition["fields"], answers,
+                                              item=task.item)
         method = "review_vote"
     consensus, _ = Consensus.objects.update_or_create(task=task, defaults={
         "method": method, "fields": fields, "confidence": confidence, "answer_count": len(answers)})
@@ -47,11 +49,13 @@ def aggregate_task(*, task_id: int) -> Consensus | None:
     return consensus
 
 
-def label_consensus(stage: Stage, answers: list[Answer]) -> tuple[dict, float, str]:
-    """Vote, median or medoid per field; categorical fields weighted by what the stage's last
-    consensus run learned of each worker (Dawid-Skene), once there has been one."""
-    fields, confidence = consensus_fields(stage.schema.definition["fields"],
-                                          [answer.value for answer in answers if not answer.skip_reason])
+def label_consensus(stage: Stage, answers: list[Answer], item: Item | None = None) -> tuple[dict, float, str]:
+    """Vote, median, STAPLE (outlines, on the item's image grids) or medoid per field; categorical
+    fields weighted by what the stage's last consensus run learned of each worker (Dawid-Skene),
+    once there has been one."""
+    values = [answer.value for answer in answers if not answer.skip_reason]
+    images = answers_images(item, values) if item is not None else None
+    fields, confidence = consensus_fields(stage.schema.definition["fields"], values, images)
     method, learned = known_worker_posteriors(stage, answers)
     if not learned:
         return fields, confidence, "majority_vote"
@@ -64,12 +68,12 @@ def label_consensus(stage: Stage, answers: list[Answer]) -> tuple[dict, float, s
     return fields, round(min(field_confidence(field) for field in fields.values()), 4), method
 
 
-def review_consensus(fields: list[dict], answers: list[Answer]) -> tuple[dict, float]:
+def review_consensus(fields: list[dict], answers: list[Answer], item: Item | None = None) -> tuple[dict, float]:
     """Reviewers agree when they keep or reject alike and, among those who keep, on the label:
     `_verdict` is keep/reject by majority, the schema's fields the consensus of the labels kept."""
     verdict, share = majority_vote("reject" if a.verdict == Answer.Verdict.REJECT else "keep" for a in answers)
     kept = [answer.value for answer in answers if answer.verdict != Answer.Verdict.REJECT]
-    label, label_confidence = consensus_fields(fields, kept)
+    label, label_confidence = consensus_fields(fields, kept, answers_images(item, kept) if item is not None else None)
     confidence = min(share, label_confidence) if kept and label else share
     return {"_verdict": {"value": verdict, "share": round(share, 4), "votes": len(answers)}, **label}, \
         round(confidence, 4)

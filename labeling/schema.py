@@ -31,6 +31,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .consensus.masks import MAX_CONTOUR_POINTS
+
 CHOICE_KINDS = {"single_choice", "multiple_choice"}
 SPATIAL_KINDS = {"length", "angle", "points", "bounding_box", "contour", "freehand", "brush_mask"}
 FIELD_KINDS = CHOICE_KINDS | SPATIAL_KINDS | {"yes_no_unsure", "number", "text", "frame_selection"}
@@ -327,6 +329,9 @@ def polygon_area(points: list[list[float]]) -> float:
 
 def _contour(key: str, field: dict, value, image: ImageGeometry) -> dict:
     frame = _frame(key, value, image)
+    if isinstance(value, dict) and isinstance(value.get("points"), list) and len(value["points"]) > MAX_CONTOUR_POINTS:
+        # Consensus refuses to rasterize more (consensus/masks.py): refuse it here, before it is stored.
+        raise AnswerError(key, f"at most {MAX_CONTOUR_POINTS} points")
     points = _points(key, value, image, at_least=3)
     if len(points) > 3 and points[0] == points[-1]:
         points = points[:-1]  # closed by repeating the first point: the closing edge is implied

@@ -95,6 +95,13 @@ class ItemImages(Mapping):
         return len(self._loaded())
 
 
+def answers_images(item: Item, answers: list[dict]) -> Mapping[str, ImageGeometry]:
+    """The images of the item that any of the answers names, by SOP Instance UID, read on first use
+    (consensus needs their grids only when a field fuses outlines)."""
+    named = {f"{index}.{key}": value for index, answer in enumerate(answers) for key, value in answer.items()}
+    return ItemImages(item, named)
+
+
 def _values(answer: dict) -> list[dict]:
     return [value for value in answer.values() if isinstance(value, dict)] if isinstance(answer, dict) else []
 

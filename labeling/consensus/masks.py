@@ -105,7 +105,7 @@ def _performance(marked: np.ndarray, counts: np.ndarray, posterior: np.ndarray) 
 def _posterior(marked: np.ndarray, sensitivity: np.ndarray, specificity: np.ndarray, prior: float) -> np.ndarray:
     """E-step: P(true foreground | the raters' marks), in log space so that many raters cannot underflow."""
     is_marked = marked > 0.5
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # exp overflow: posterior 0, as meant
         log_foreground = np.log(prior) + np.where(is_marked, np.log(sensitivity), np.log1p(-sensitivity)).sum(axis=1)
         log_background = np.log1p(-prior) + np.where(is_marked, np.log1p(-specificity), np.log(specificity)).sum(axis=1)
         difference = log_background - log_foreground
@@ -227,3 +227,155 @@ def dice(first: np.ndarray, second: np.ndarray) -> float:
     first, second = np.asarray(first, bool), np.asarray(second, bool)
     total = int(first.sum()) + int(second.sum())
     return 2.0 * int(np.count_nonzero(first & second)) / total if total else 1.0
+
+
+# --- contours: caps, tracing back, fusion ------------------------------------------------------
+
+# A contour or freehand answer with more points than this is refused, not rasterized: rasterizing
+# costs scanlines × edges, and a worker's hand never needs this many (a traced echo LV has ~100).
+MAX_CONTOUR_POINTS = 10_000
+# Without an image grid (answers that name no known image) the grid is the points' extent, cut at
+# this many pixels a side: a far-away point cannot make it allocate more.
+MAX_GRID_SIDE = 4096
+# Fusing refuses an image past MAX_GRID_SIDE² pixels (STAPLE keeps a few int64 per pixel: ~0.5 GB
+# there) or past this many pixels × raters (the stacked bool masks: 256 MB).
+MAX_FUSED_PIXELS = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContourFusion:
+    """STAPLE of several raters' outlines of one image, traced back to an outline."""
+
+    points: list[list[float]]  # the fused mask's largest component, [x, y] pixel coordinates
+    mask: np.ndarray  # bool (rows, columns): the fused mask, every component
+    sensitivity: np.ndarray  # per rater
+    specificity: np.ndarray  # per rater
+    iterations: int
+    is_converged: bool
+
+
+def checked_points(points: Sequence[Sequence[float]]) -> np.ndarray:
+    """A contour's vertices as a (points, 2) float array. Raises ValueError past MAX_CONTOUR_POINTS
+    or on non-finite coordinates."""
+    if len(points) > MAX_CONTOUR_POINTS:
+        raise ValueError(f"a contour of {len(points)} points is refused: at most {MAX_CONTOUR_POINTS}")
+    vertices = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if not np.isfinite(vertices).all():
+        raise ValueError("contour coordinates must be finite numbers")
+    return vertices
+
+
+def outline_grid(outlines: Sequence[Sequence[Sequence[float]]]) -> tuple[int, int]:
+    """(rows, columns) holding every outline from the image origin, for answers whose image grid is
+    unknown; each side at most MAX_GRID_SIDE (what lies beyond is cut off by rasterizing)."""
+    corners = np.concatenate([checked_points(points) for points in outlines])
+    columns, rows = np.clip(np.ceil(corners.max(axis=0)) + 1, 1, MAX_GRID_SIDE).astype(int)
+    return int(rows), int(columns)
+
+
+def fuse_contours(outlines: Sequence[Sequence[Sequence[float]]], rows: int, columns: int, *,
+                  tolerance: float = 0.75) -> ContourFusion:
+    """Rasterize each rater's closed outline on the image grid (rows × columns), fuse the masks with
+    STAPLE and trace the fused mask's largest component back to an outline, simplified within
+    `tolerance` pixels. Raises ValueError for no outlines, an outline past MAX_CONTOUR_POINTS or a
+    grid past the caps (MAX_GRID_SIDE², MAX_FUSED_PIXELS with the raters)."""
+    if not outlines:
+        raise ValueError("give at least one outline")
+    if (rows <= 0 or columns <= 0 or rows * columns > MAX_GRID_SIDE ** 2
+            or rows * columns * len(outlines) > MAX_FUSED_PIXELS):
+        raise ValueError(f"{len(outlines)} outlines on a {columns}×{rows} grid are refused (at most "
+                         f"{MAX_GRID_SIDE}² pixels and {MAX_FUSED_PIXELS} pixels × raters)")
+    masks = np.stack([rasterize_polygon(checked_points(points), rows, columns) for points in outlines])
+    fused = staple(masks)
+    points = trace_contour(fused.mask, tolerance=tolerance)
+    return ContourFusion(points=points, mask=fused.mask, sensitivity=fused.sensitivity,
+                         specificity=fused.specificity, iterations=fused.iterations,
+                         is_converged=fused.is_converged)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 4-connected component of a 2-D mask with its holes filled (an outline has no
+    holes); empty for an empty mask. Ties go to the component met first in row-major order."""
+    from scipy import ndimage  # scipy is a dependency; imported here to keep `import masks` light
+
+    labels, count = ndimage.label(np.asarray(mask, bool))
+    if count == 0:
+        return np.zeros_like(mask, dtype=bool)
+    sizes = np.bincount(labels.ravel())[1:]
+    return ndimage.binary_fill_holes(labels == int(np.argmax(sizes)) + 1)
+
+
+# Directed pixel edges around a foreground pixel at (row, column), the interior on the right when
+# walking with y downwards: (neighbour offset that must be background, start corner, end corner).
+# Corner (i, j) is the top-left corner of pixel (i, j): the point x = j, y = i, since by
+# rasterize_polygon's edge rule pixel (i, j) is what the square [j, j + 1) × [i, i + 1) covers.
+_EDGES = (((-1, 0), (0, 0), (0, 1)),   # top: left to right
+          ((0, 1), (0, 1), (1, 1)),    # right: downwards
+          ((1, 0), (1, 1), (1, 0)),    # bottom: right to left
+          ((0, -1), (1, 0), (0, 0)))   # left: upwards
+
+
+def trace_contour(mask: np.ndarray, *, tolerance: float = 0.75) -> list[list[float]]:
+    """The outer outline of a mask's largest component (see largest_component) as [x, y] points:
+    the pixel edges around it (so rasterize_polygon gives the mask back exactly: a square drawn from
+    0 to 10 comes back as itself), straight runs merged, then simplified by Douglas-Peucker within
+    `tolerance` pixels (0 keeps the staircase). Points lie in [0, columns] × [0, rows], as answers'
+    do. [] for an empty mask."""
+    component = largest_component(mask)
+    if not component.any():
+        return []
+    rows, columns = component.shape
+    padded = np.pad(component, 1)
+    following: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for (d_row, d_column), start, end in _EDGES:
+        neighbour = padded[1 + d_row:1 + d_row + rows, 1 + d_column:1 + d_column + columns]
+        pixel_rows, pixel_columns = np.nonzero(component & ~neighbour)
+        for row, column in zip(pixel_rows.tolist(), pixel_columns.tolist(), strict=True):
+            following.setdefault((row + start[0], column + start[1]), []).append(
+                (row + end[0], column + end[1]))
+    # Start at the top-left corner of the first pixel in row-major order: it is on the outer boundary.
+    first = tuple(int(v) for v in np.argwhere(component)[0])
+    corner, ring = first, []
+    for _ in range(sum(len(ends) for ends in following.values())):  # a filled component: one cycle
+        ring.append(corner)
+        corner = following[corner].pop()
+        if corner == first:
+            break
+    vertices = np.array([[column, row] for row, column in ring], dtype=np.float64)
+    vertices = _merge_straight(vertices)
+    if tolerance > 0 and len(vertices) > 4:
+        vertices = _simplify_closed(vertices, tolerance)
+    return vertices.tolist()
+
+
+def _merge_straight(vertices: np.ndarray) -> np.ndarray:
+    """Drop vertices where the outline goes straight on."""
+    before = vertices - np.roll(vertices, 1, axis=0)
+    after = np.roll(vertices, -1, axis=0) - vertices
+    turns = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0] != 0
+    return vertices[turns]
+
+
+def _simplify_closed(vertices: np.ndarray, tolerance: float) -> np.ndarray:
+    """Douglas-Peucker on a closed outline: split at the vertex farthest from the first, simplify
+    both halves (iteratively, no recursion limit)."""
+    far = int(np.argmax(np.linalg.norm(vertices - vertices[0], axis=1)))
+    loop = np.vstack([vertices, vertices[:1]])
+    keep = np.zeros(len(loop), bool)
+    keep[[0, far, len(loop) - 1]] = True
+    stack = [(0, far), (far, len(loop) - 1)]
+    while stack:
+        start, end = stack.pop()
+        if end - start < 2:
+            continue
+        segment = loop[end] - loop[start]
+        inner = loop[start + 1:end] - loop[start]
+        length = np.hypot(*segment)
+        distance = (np.abs(segment[0] * inner[:, 1] - segment[1] * inner[:, 0]) / length if length > 0
+                    else np.linalg.norm(inner, axis=1))
+        farthest = int(np.argmax(distance))
+        if distance[farthest] > tolerance:
+            middle = start + 1 + farthest
+            keep[middle] = True
+            stack += [(start, middle), (middle, end)]
+    return loop[:-1][keep[:-1]]

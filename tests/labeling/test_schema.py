@@ -94,6 +94,7 @@ BAD_ANSWERS = [
     ({"view": "A4C", "endocardium": {"points": [[0, 0], [5, 5]]}}, "endocardium", "at least 3 points"),
     ({"view": "A4C", "endocardium": {"points": [[0, 0], [5, 5], [10, 10]]}}, "endocardium", "encloses no area"),
     ({"view": "A4C", "endocardium": {"points": [[0, 0], "x", [1, 1]]}}, "endocardium", "each point is [x, y]"),
+    ({"view": "A4C", "endocardium": {"points": [[1, 1]] * 10_001}}, "endocardium", "at most 10000 points"),
     ({"view": "A4C", "mask": {"rows": 100, "columns": 100, "rle": [10000]}}, "mask",
      "the mask is 100×100, the image 640×480"),
     ({"view": "A4C", "mask": {"rows": 480, "columns": 640, "rle": [5, 5]}}, "mask", "rle covers 10 pixels"),

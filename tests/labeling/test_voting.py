@@ -4,6 +4,7 @@ import pytest
 from labeling.agreement import agrees, similarity
 from labeling.consensus.masks import decode_rle
 from labeling.consensus.voting import consensus_fields, majority_vote
+from labeling.schema import ImageGeometry
 
 VIEW = {"key": "view", "kind": "single_choice"}
 QUALITY = {"key": "quality", "kind": "single_choice"}
@@ -47,13 +48,31 @@ def test_numbers_take_the_median_and_agree_within_tolerance():
     assert confidence == 0.6667
 
 
-def test_contours_take_the_medoid():
+def test_contours_are_fused_by_staple_on_the_image_grid():
     near, nearer, far = square(100, 100, 50), square(102, 101, 50), square(300, 300, 50)
+    images = {"2.25.1": ImageGeometry(rows=480, columns=640)}
 
-    fields, _ = consensus_fields([CONTOUR], [{"lv": near}, {"lv": far}, {"lv": nearer}])
+    fields, _ = consensus_fields([CONTOUR], [{"lv": near}, {"lv": far}, {"lv": nearer}], images)
 
-    assert fields["lv"]["value"] in (near, nearer)
-    assert fields["lv"]["share"] == 0.6667
+    entry = fields["lv"]
+    assert entry["value"] not in (near, nearer, far)  # a fusion, not one worker's outline
+    assert (entry["value"]["frame"], entry["value"]["instance"]) == (1, "2.25.1")
+    assert similarity(CONTOUR, entry["value"], near) > 0.95
+    assert entry["share"] == 0.6667 and entry["method"] == "staple"
+    assert entry["sensitivity"][1] < 0.1 < 0.9 < min(entry["sensitivity"][0], entry["sensitivity"][2])
+
+
+def test_contours_on_different_frames_are_fused_frame_by_frame():
+    answers = [{"lv": square(100, 100, 50, frame=1)}, {"lv": square(101, 100, 50, frame=1)},
+               {"lv": square(50, 50, 20, frame=9)}]
+
+    fields, _ = consensus_fields([CONTOUR], answers, {"2.25.1": ImageGeometry(rows=480, columns=640)})
+
+    entry = fields["lv"]
+    assert entry["value"]["frame"] == 1 and entry["value"]["area_px"] == pytest.approx(2500, abs=60)
+    assert [frame["frame"] for frame in entry["frames"]] == [1, 9]
+    assert entry["frames"][1]["points"] == [[50.0, 50.0], [70.0, 50.0], [70.0, 70.0], [50.0, 70.0]]
+    assert entry["sensitivity"][2] == 1.0  # alone on its frame: the fusion is its own outline
 
 
 def test_multiple_choice_keeps_options_most_chose_and_frames_the_median():

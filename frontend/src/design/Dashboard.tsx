@@ -8,9 +8,9 @@ import { api } from "../api";
 import { useApi, useInterval, type Loaded } from "../common/hooks";
 import type { Stage } from "../types";
 import type {
-  AgreementFigure, FieldAgreement, ModelSpec, Project, ProjectDashboard, StageAgreement, StageDashboard, WorkerQuality,
+  AgreementFigure, FieldAgreement, MeasurementAgreement, ModelSpec, Project, ProjectDashboard, StageAgreement, StageDashboard, WorkerQuality,
 } from "./apiTypes";
-import { BarChart, LineChart } from "./charts";
+import { BarChart, BlandAltmanPlot, LineChart } from "./charts";
 import { binLabels, hourLabels, niceMax, percent, ticks } from "./chartGeometry";
 import { curveSummary, formatMetric, learningCurve } from "./learningCurve";
 import { ErrorNotice, formatDate, Loading, messageOf, ProgressBar, Section, stageLabel, StatusNotice } from "./parts";
@@ -151,12 +151,14 @@ function Agreement({ base, stage }: { base: string; stage: StageDashboard }) {
           <table>
             <thead>
               <tr><th scope="col">Field</th><th scope="col">Kind</th><th scope="col">Answers</th><th scope="col">Fleiss' κ</th>
-                <th scope="col">Krippendorff's α</th><th scope="col">Mean Dice</th><th scope="col">Crowd and experts</th></tr>
+                <th scope="col">Krippendorff's α</th><th scope="col">Mean Dice</th><th scope="col">Crowd</th>
+                <th scope="col">Crowd and experts</th></tr>
             </thead>
             <tbody>
               {fields.map(([key, field]) => <AgreementRow key={key} fieldKey={key} field={field} />)}
             </tbody>
           </table>
+          {fields.map(([key, field]) => <BlandAltmanPlots key={key} fieldKey={key} field={field} />)}
         </>
       )}
     </Section>
@@ -172,6 +174,7 @@ function AgreementRow({ fieldKey, field }: { fieldKey: string; field: FieldAgree
       <td>{figure(field.fleiss_kappa)}</td>
       <td>{figure(field.krippendorff_alpha)}</td>
       <td>{field.kind === "shape" ? `${field.mean_dice?.toFixed(2) ?? "—"} (${field.pairs ?? 0} pairs)` : "—"}</td>
+      <td>{crowdFigures(field)}</td>
       <td>
         {field.crowd_vs_expert?.length ? (
           <ul className="comparisons">
@@ -185,6 +188,45 @@ function AgreementRow({ fieldKey, field }: { fieldKey: string; field: FieldAgree
         ) : <span className="muted">no expert review yet</span>}
       </td>
     </tr>
+  );
+}
+
+const fixed = (value: number | null | undefined, digits = 2) => (value === null || value === undefined ? "—" : value.toFixed(digits));
+
+/** ICC with its interval and Bland-Altman limits, as one line. */
+export function measurementLine(figures: MeasurementAgreement, unit?: string | null): string {
+  const suffix = unit ? ` ${unit}` : "";
+  const icc = figures.icc
+    ? `${figures.icc.form} ${fixed(figures.icc.value)} (95 % CI ${fixed(figures.icc.lower)} to ${fixed(figures.icc.upper)})`
+    : "ICC —";
+  const limits = figures.bland_altman;
+  return `${icc}; bias ${fixed(limits.bias)}${suffix}, limits ${fixed(limits.lower_limit)} to ${fixed(limits.upper_limit)}${suffix}`;
+}
+
+/** What the crowd's answers say of each other, by kind: ICC and Bland-Altman, Hausdorff, landmark distance. */
+function crowdFigures(field: FieldAgreement): string {
+  if (field.crowd) return measurementLine(field.crowd, field.unit);
+  if (field.hausdorff?.count) return `Hausdorff ${fixed(field.hausdorff.mean)} mean, ${fixed(field.hausdorff.max)} max ${field.hausdorff.unit ?? ""}`.trim();
+  if (field.distance?.count) return `distance ${fixed(field.distance.mean)} mean, ${fixed(field.distance.max)} max ${field.distance.unit ?? ""}`.trim();
+  return "—";
+}
+
+/** Bland-Altman plots of a number or caliper field: crowd against crowd, crowd against experts. */
+function BlandAltmanPlots({ fieldKey, field }: { fieldKey: string; field: FieldAgreement }) {
+  const candidates: [string, MeasurementAgreement | undefined][] = [
+    ["crowd (first vs second reading)", field.crowd], ["crowd median vs experts", field.expert_agreement]];
+  const shown = candidates.filter((entry): entry is [string, MeasurementAgreement] => Boolean(entry[1]?.plot.length));
+  if (!shown.length) return null;
+  return (
+    <div className="bland-altman-plots">
+      {shown.map(([what, figures]) => (
+        <div key={what}>
+          <BlandAltmanPlot title={`Bland-Altman, ${fieldKey}: ${what}`} points={figures.plot} bias={figures.bland_altman.bias}
+            lowerLimit={figures.bland_altman.lower_limit} upperLimit={figures.bland_altman.upper_limit} unit={field.unit} />
+          <p className="muted">{measurementLine(figures, field.unit)}</p>
+        </div>
+      ))}
+    </div>
   );
 }
 

@@ -112,7 +112,13 @@ describe("the dashboard", () => {
         items: { total: 5, accepted: 1, rejected: 1, in_progress: 3 }, stages: [stage] }],
       "GET /api/projects/demo/stages/7/agreement/": () => [200, { stage: { id: 7, name: "Crowd" }, items: 3, fields: {
         view: { kind: "categorical", answers: 6, fleiss_kappa: { statistic: "fleiss_kappa", value: 0.625, items: 3, ratings: 6 },
-          krippendorff_alpha: { statistic: "alpha", value: null, items: 3, ratings: 6 } } } }],
+          krippendorff_alpha: { statistic: "alpha", value: null, items: 3, ratings: 6 } },
+        lv_length: { kind: "measurement", unit: "mm", answers: 6, crowd: {
+          icc: { form: "ICC(1,1)", value: 0.91, lower: 0.7, upper: 0.98, confidence: 0.95, items: 3, raters: 2 },
+          bland_altman: { pairs: 3, bias: 0.5, sd: 1, lower_limit: -1.46, upper_limit: 2.46 },
+          plot: [[40, 1], [50, -0.5], [60, 1]] } },
+        lv: { kind: "shape", answers: 6, pairs: 3, mean_dice: 0.9, min_dice: 0.8,
+          hausdorff: { count: 3, mean: 2.5, median: 2, min: 1, max: 4.1, unit: "mm" } } } }],
       "GET /api/projects/demo/workers/": () => [200, [{ worker: "w1", stage: 7, qualification: "failed", qualification_answered: 2,
         qualification_correct: 0, gold_answered: 0, gold_correct: 0, reliability: 0.5, blocked_reason: "qualification: 0 of 2 right",
         blocked_at: null, updated_at: "" }]],
@@ -127,6 +133,13 @@ describe("the dashboard", () => {
     expect(charts[0].querySelector("title")?.textContent).toBe("Answers per hour, last 24 hours: Crowd");
     expect(await screen.findByText("0.63")).toBeTruthy();
     expect(screen.getByText("undefined")).toBeTruthy();
+    const limits = "ICC(1,1) 0.91 (95 % CI 0.70 to 0.98); bias 0.50 mm, limits -1.46 to 2.46 mm";
+    expect(screen.getAllByText(limits)).toHaveLength(2);  // in the table and under its plot
+    const plot = container.querySelector("figure.bland-altman svg");
+    expect(plot?.querySelector("title")?.textContent).toBe("Bland-Altman, lv_length: crowd (first vs second reading)");
+    expect(plot?.querySelectorAll("circle.chart-point")).toHaveLength(3);
+    expect(plot?.querySelectorAll("g.chart-limit")).toHaveLength(2);
+    expect(screen.getByText("Hausdorff 2.50 mean, 4.10 max mm")).toBeTruthy();
     expect(await screen.findByRole("button", { name: /Unblock w1/ })).toBeTruthy();
     expect(screen.getByText("No model has been trained yet")).toBeTruthy();
   });

@@ -137,14 +137,33 @@ export interface AgreementFigure { statistic: string; value: number | null; item
 
 export interface TierComparison { first: string; second: string; items: number; figures: Record<string, number | null> }
 
+/** labeling/consensus/reproducibility.py's ICC: the form (e.g. "ICC(1,1)") with its confidence interval. */
+export interface Intraclass { form: string; value: number | null; lower: number | null; upper: number | null; confidence: number; items: number; raters: number }
+
+export interface BlandAltmanFigures { pairs: number; bias: number | null; sd: number | null; lower_limit: number | null; upper_limit: number | null }
+
+/** Agreement of numbers and calipers (agreement_stats.py): ICC, Bland-Altman and its plot's [mean, difference] points. */
+export interface MeasurementAgreement { icc: Intraclass | null; bland_altman: BlandAltmanFigures; plot: [number, number][] }
+
+export interface DistanceSummary { count: number; mean: number | null; median: number | null; min: number | null; max: number | null; unit?: string }
+
 export interface FieldAgreement {
-  kind: "categorical" | "number" | "shape";
+  kind: "categorical" | "number" | "measurement" | "shape" | "landmark";
   answers: number;
+  unit?: string | null;
   fleiss_kappa?: AgreementFigure;
   krippendorff_alpha?: AgreementFigure;
   pairs?: number;
   mean_dice?: number | null;
   min_dice?: number | null;
+  /** Shapes: Hausdorff distance over pairs of crowd answers (mm on calibrated images). */
+  hausdorff?: DistanceSummary;
+  /** Landmarks: mean distance between corresponding points over pairs of crowd answers. */
+  distance?: DistanceSummary;
+  /** Numbers and calipers: the crowd's readings of an item against each other. */
+  crowd?: MeasurementAgreement;
+  /** Numbers and calipers: the crowd's median against the experts' value. */
+  expert_agreement?: MeasurementAgreement & { first: string; second: string; items: number };
   crowd_vs_expert?: TierComparison[];
 }
 

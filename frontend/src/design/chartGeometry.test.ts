@@ -1,4 +1,4 @@
-import { barLayout, binLabels, hourLabels, linePath, linePoints, niceMax, percent, ticks, xOf, yOf } from "./chartGeometry";
+import { barLayout, binLabels, blandAltmanBounds, hourLabels, linePath, linePoints, niceMax, percent, scaleOf, ticks, xOf, yOf } from "./chartGeometry";
 
 const plot = { left: 40, top: 10, width: 240, height: 100 };
 
@@ -63,5 +63,17 @@ describe("chart geometry", () => {
   it("draws a path through the points in order", () => {
     expect(linePath([{ x: 40, y: 60 }, { x: 160.123, y: 10 }])).toBe("M40 60 L160.12 10");
     expect(linePath([])).toBe("");
+  });
+
+  it("bounds a Bland-Altman plot symmetrically about zero, holding every difference and limit", () => {
+    expect(blandAltmanBounds([[10, 1], [20, -2]], [0.5, -3.5, 4])).toEqual({ xMin: 9, xMax: 21, yMin: -4.4, yMax: 4.4 });
+    expect(blandAltmanBounds([[50, 0]], [null, undefined])).toEqual({ xMin: 45, xMax: 55, yMin: -1, yMax: 1 });
+  });
+
+  it("scales a value onto an axis, upside down for y, clamped to its ends", () => {
+    expect(scaleOf(5, 0, 10, 40, 200)).toBe(140);
+    expect(scaleOf(-1, -4, 4, 110, -100)).toBe(72.5);
+    expect(scaleOf(99, 0, 10, 40, 200)).toBe(240);
+    expect(scaleOf(3, 1, 1, 40, 200)).toBe(40);
   });
 });

@@ -77,3 +77,24 @@ export function binLabels(count = 10): string[] {
 export function percent(part: number, total: number): string {
   return total > 0 ? `${Math.round((part / total) * 100)} %` : "—";
 }
+
+export interface Bounds { xMin: number; xMax: number; yMin: number; yMax: number }
+
+/** Axis bounds of a Bland-Altman plot: x spans the pairs' means, y is symmetric about 0 and holds
+ * every difference and limit; both padded by 10 % (a lone value or none still gives a span). */
+export function blandAltmanBounds(points: [number, number][], lines: (number | null | undefined)[]): Bounds {
+  const means = points.map(([mean]) => mean);
+  const reach = Math.max(0, ...points.map(([, difference]) => Math.abs(difference)),
+    ...lines.filter((line): line is number => typeof line === "number").map(Math.abs));
+  const low = means.length ? Math.min(...means) : 0;
+  const high = means.length ? Math.max(...means) : 1;
+  const pad = (high - low) * 0.1 || Math.abs(high) * 0.1 || 1;
+  const yMax = reach * 1.1 || 1;
+  return { xMin: low - pad, xMax: high + pad, yMin: -yMax, yMax };
+}
+
+/** `value` on an axis from `min` (at `start`) to `max` (at `start + length`), clamped to it. */
+export function scaleOf(value: number, min: number, max: number, start: number, length: number): number {
+  if (!(max > min)) return start;
+  return start + (Math.max(min, Math.min(value, max)) - min) / (max - min) * length;
+}

@@ -1,7 +1,7 @@
 // Plain SVG bar and line charts for the dashboard. Each chart is an image with a summary for screen
 // readers, a tooltip per bar or point, and its numbers in a table below (a chart alone is not accessible).
 import { useId } from "react";
-import { barLayout, linePath, linePoints, niceMax, ticks, xOf, yOf, type Plot } from "./chartGeometry";
+import { barLayout, blandAltmanBounds, linePath, linePoints, niceMax, scaleOf, ticks, xOf, yOf, type Plot } from "./chartGeometry";
 
 export interface BarChartProps {
   title: string;
@@ -133,6 +133,70 @@ export function LineChart({ title, summary, points, xMax, yMax, xTicks, yTicks, 
         <table>
           <thead><tr>{columns.map((column) => <th key={column} scope="col">{column}</th>)}</tr></thead>
           <tbody>{rows.map((row, index) => <tr key={index}>{row.map((cell, column) => <td key={column}>{cell}</td>)}</tr>)}</tbody>
+        </table>
+      </details>
+    </figure>
+  );
+}
+
+export interface BlandAltmanProps {
+  title: string;
+  /** [mean of the two, first − second] per pair, as the agreement report gives them. */
+  points: [number, number][];
+  bias: number | null;
+  lowerLimit: number | null;
+  upperLimit: number | null;
+  unit?: string | null;
+  width?: number;
+  height?: number;
+}
+
+const BA_MARGIN = { left: 44, right: 70, top: 8, bottom: 34 };
+
+/** Bland-Altman plot: each pair's difference against its mean, with the bias and the 95 % limits of
+ * agreement as horizontal lines. */
+export function BlandAltmanPlot({ title, points, bias, lowerLimit, upperLimit, unit, width = 420, height = 200 }: BlandAltmanProps) {
+  const id = useId();
+  const plot: Plot = { left: BA_MARGIN.left, top: BA_MARGIN.top, width: width - BA_MARGIN.left - BA_MARGIN.right,
+    height: height - BA_MARGIN.top - BA_MARGIN.bottom };
+  const bounds = blandAltmanBounds(points, [bias, lowerLimit, upperLimit]);
+  const x = (value: number) => scaleOf(value, bounds.xMin, bounds.xMax, plot.left, plot.width);
+  const y = (value: number) => scaleOf(value, bounds.yMin, bounds.yMax, plot.top + plot.height, -plot.height);
+  const suffix = unit ? ` ${unit}` : "";
+  const format = (value: number | null) => (value === null ? "—" : `${value.toFixed(2)}${suffix}`);
+  const lines = [["bias", bias], ["+1.96 SD", upperLimit], ["−1.96 SD", lowerLimit]] as const;
+  return (
+    <figure className="chart bland-altman">
+      <svg viewBox={`0 0 ${width} ${height}`} width="100%" role="img" aria-labelledby={`${id}-title ${id}-summary`}
+        preserveAspectRatio="xMidYMid meet">
+        <title id={`${id}-title`}>{title}</title>
+        <desc id={`${id}-summary`}>{`${points.length} pairs; bias ${format(bias)}, limits of agreement ${format(lowerLimit)} to ${format(upperLimit)}.`}</desc>
+        <line className="chart-baseline" x1={plot.left} x2={plot.left} y1={plot.top} y2={plot.top + plot.height} />
+        <g className="chart-tick"><line x1={plot.left} x2={plot.left + plot.width} y1={y(0)} y2={y(0)} /></g>
+        {[bounds.yMin, 0, bounds.yMax].map((tick) => (
+          <text key={tick} className="chart-label" x={plot.left - 4} y={y(tick)} dy="0.32em" textAnchor="end">{tick.toPrecision(2)}</text>
+        ))}
+        {lines.map(([name, value]) => value !== null && (
+          <g key={name} className={name === "bias" ? "chart-bias" : "chart-limit"}>
+            <line x1={plot.left} x2={plot.left + plot.width} y1={y(value)} y2={y(value)} strokeDasharray={name === "bias" ? undefined : "4 3"} />
+            <text x={plot.left + plot.width + 4} y={y(value)} dy="0.32em">{`${name} ${value.toFixed(2)}`}</text>
+          </g>
+        ))}
+        {points.map(([mean, difference], index) => (
+          <circle key={index} className="chart-point" cx={x(mean)} cy={y(difference)} r={3}>
+            <title>{`mean ${mean.toFixed(2)}${suffix}, difference ${difference.toFixed(2)}${suffix}`}</title>
+          </circle>
+        ))}
+        <text className="chart-axis-label" transform={`translate(10 ${plot.top + plot.height / 2}) rotate(-90)`} textAnchor="middle">
+          {`difference${suffix}`}
+        </text>
+        <text className="chart-axis-label" x={plot.left + plot.width / 2} y={height - 3} textAnchor="middle">{`mean of the two${suffix}`}</text>
+      </svg>
+      <details className="chart-data">
+        <summary>Numbers <span className="sr-only">of {title}</span></summary>
+        <table>
+          <thead><tr><th scope="col">Mean</th><th scope="col">Difference</th></tr></thead>
+          <tbody>{points.map(([mean, difference], index) => <tr key={index}><td>{mean}</td><td>{difference}</td></tr>)}</tbody>
         </table>
       </details>
     </figure>
