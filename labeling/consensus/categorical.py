@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import sparse
@@ -37,13 +38,16 @@ from .glad import glad
 from .mace import mace
 from .selection import auto
 
-__all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "auto", "ds",
+__all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "auto", "ds", "ds_eb",
            "ds_posteriors", "encode", "item_consensus", "mace", "glad", "mv", "onecoin"]
 
 # How many answers' worth of the crowd-wide accuracy every worker starts with (majority vote and
 # one-coin). Three answers that all agree with the majority then move a worker only part of the way
 # towards "perfect".
 WORKER_PRIOR_STRENGTH = 4.0
+# Dawid-Skene's Laplace smoothing: a newcomer is a coin toss who earns weight with evidence (ds_eb
+# shrinks towards the crowd instead).
+CONFUSION_PSEUDO_COUNT = 1.0
 BINARY = np.array([False, True])
 
 
@@ -58,11 +62,36 @@ def mv(answers: Answers, *, prior_strength: float = WORKER_PRIOR_STRENGTH) -> Re
     return Result("mv", posteriors, reliability, class_prior, iterations=1, converged=True)
 
 
-def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE) -> Result:
+def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE,
+       pseudo_count: float = CONFUSION_PSEUDO_COUNT) -> Result:
+    """Dawid-Skene: one full confusion matrix per worker, fitted by EM. Every confusion cell gets
+    `pseudo_count` pseudo-answers (a symmetric Dirichlet), so a worker starts out as a coin toss and
+    earns weight with evidence."""
+    k, n_workers = answers.n_classes, answers.n_workers
+    by_item = _item_by_cell_matrix(answers)
+    by_cell = by_item.T  # a CSC view: no second copy, and scipy multiplies it as fast
+
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
+        counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
+        smoothed = counts + pseudo_count + PROBABILITY_FLOOR
+        confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
+        class_prior = estimate_class_prior(posteriors)
+        posteriors, evidence = e_step(_ds_log_scores(by_item, confusion, class_prior), answers.gold)
+        return posteriors, (confusion, class_prior), evidence
+
+    posteriors, (confusion, class_prior), iterations, converged = iterate(
+        update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
+        tolerance=tolerance)
+    reliability = np.einsum("c,wcc->w", class_prior, confusion)
+    return Result("ds", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+
+
+def ds_eb(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE) -> Result:
     """Dawid-Skene with an empirical-Bayes (hierarchical) prior: one full confusion matrix per worker,
     each row shrunk towards the crowd's pooled row for that true class, by a strength fitted from the
     data (the Dirichlet-multinomial marginal likelihood of every worker's counts). A worker with three
-    answers is mostly the typical worker; one with hundreds is mostly themself. See CATEGORICAL.md."""
+    answers is mostly the typical worker; one with hundreds is mostly themself. Best of the DS family on
+    sparse crowds; on dense crowds with many spammers the pooled row lends them competence (CATEGORICAL.md)."""
     k, n_workers = answers.n_classes, answers.n_workers
     by_item = _item_by_cell_matrix(answers)
     by_cell = by_item.T  # a CSC view: no second copy, and scipy multiplies it as fast
@@ -86,7 +115,7 @@ def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERA
         update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
         tolerance=tolerance)
     reliability = np.einsum("c,wcc->w", class_prior, confusion)
-    return Result("ds", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+    return Result("ds_eb", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
 
 
 # The fitted strength stays between a tenth of an answer (workers differ entirely: each is their own
@@ -174,7 +203,8 @@ def onecoin(answers: Answers, *, max_iterations: int = 100, tolerance: float = T
     return Result("onecoin", posteriors, skill, class_prior, iterations, converged)
 
 
-METHODS: dict[str, Callable[..., Result]] = {"mv": mv, "ds": ds, "onecoin": onecoin, "glad": glad, "mace": mace,
+METHODS: dict[str, Callable[..., Result]] = {"mv": mv, "ds": ds, "ds_eb": ds_eb, "onecoin": onecoin, "glad": glad,
+                                              "mace": mace, "mace_uniform": partial(mace, uniform_prior=True),
                                               "auto": auto}
 
 

@@ -30,7 +30,8 @@ SPAMMING_PRIOR = 0.5
 STRATEGY_PRIOR = 10.0
 
 
-def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE) -> Result:
+def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE,
+         uniform_prior: bool = False) -> Result:
     """MACE by variational EM, started from the majority vote. worker_reliability is the probability
     that the worker's answer is right: knowing, or spamming onto the true class by chance."""
     k, n_workers = answers.n_classes, answers.n_workers
@@ -58,14 +59,17 @@ def mace(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLE
         # bincount), the evidence's offset the spam term every class shares.
         log_spam = np.log(spamming[workers] * strategy[workers, labels] + PROBABILITY_FLOOR)
         weight = np.log(np.exp(log_spam) + knowing[workers]) - log_spam
-        log_scores = vote_counts(answers, weights=weight)  # the paper's uniform prior over true labels
+        # The paper keeps the class prior uniform; estimating it helps on dense, imbalanced crowds, but on
+        # sparse ones (items with one or two answers are decided mostly by the prior, which is then
+        # re-estimated from them) it feeds on itself: `auto` uses the uniform prior there.
+        class_prior = np.full(k, 1.0 / k) if uniform_prior else estimate_class_prior(posteriors)
+        log_scores = vote_counts(answers, weights=weight) + np.log(class_prior)
         posteriors, evidence = e_step(log_scores, answers.gold, offset=float(log_spam.sum()))
-        return posteriors, None, evidence
+        return posteriors, class_prior, evidence
 
-    posteriors, _, iterations, converged = iterate(
+    posteriors, class_prior, iterations, converged = iterate(
         update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
         tolerance=tolerance)
-    class_prior = np.full(k, 1.0 / k)
     scale = knowing + spamming
     lucky = (strategy / strategy.sum(axis=1, keepdims=True)) @ class_prior
     reliability = (knowing + spamming * lucky) / scale

@@ -7,8 +7,9 @@ answers say, then aggregate with it. Pure numpy (see CATEGORICAL.md, "Choosing a
 1. A default from how much each worker's model can learn. A full confusion matrix per worker
    (Dawid-Skene) has k(k − 1) free parameters; with ten answers per parameter for the typical answer's
    worker (the answer-weighted median), it is estimable and DS is the default. Below that — the usual
-   crowd, many workers with a few answers each — MACE (Hovy et al. 2013), whose worker is two numbers
-   and a spam distribution under Bayesian priors, built for exactly such crowds.
+   crowd, many workers with a few answers each — MACE (Hovy et al. 2013) with the paper's uniform class
+   prior (`mace_uniform`): its worker is two numbers and a spam distribution under Bayesian priors, built
+   for such crowds, and a uniform prior cannot feed on itself where most items have one or two answers.
 2. Known answers (gold, expert-checked items) overrule the default: cross-validated, each fold of known
    items unclamped and predicted by every candidate; a candidate replaces the default only when it got
    significantly more of them right (one-sided paired sign test at 5 % on the items where the two
@@ -26,7 +27,7 @@ import numpy as np
 
 from .categorical_base import PROBABILITY_FLOOR, Answers, Result, row_max
 
-CANDIDATES = ("mv", "onecoin", "mace", "glad", "ds")
+CANDIDATES = ("mv", "onecoin", "mace", "mace_uniform", "glad", "ds", "ds_eb")
 GOLD_FOLDS = 5
 # Ten observations per free parameter, the usual rule for a model to be estimable (events per variable).
 ANSWERS_PER_PARAMETER = 10
@@ -52,7 +53,7 @@ def choose(answers: Answers, candidates: Sequence[str], *, seed: int = SEED) -> 
     reason in words, the default and why, and each candidate's cross-validated known-answer scores."""
     typical = typical_answers_per_worker(answers)
     needed = ANSWERS_PER_PARAMETER * answers.n_classes * (answers.n_classes - 1)
-    default = "ds" if typical >= needed else "mace"
+    default = "ds" if typical >= needed else "mace_uniform"
     if default not in candidates:
         default = candidates[0]
     why = (f"the typical answer's worker gave {typical:g} answers; a full confusion matrix needs "
