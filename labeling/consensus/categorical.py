@@ -102,7 +102,12 @@ def ds_eb(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOL
     def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
         nonlocal strength
         counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
-        pooled = counts.sum(axis=0) + PROBABILITY_FLOOR
+        # The pooled rows themselves are shrunk (k pseudo-answers, as Laplace's prior) towards the crowd's
+        # symmetric typical worker: a class with (almost) no items must not take a pooled row copied
+        # from the answers to the other classes, or it would explain every item equally well.
+        totals = counts.sum(axis=0)
+        typical = _symmetric_confusion(np.trace(totals) / max(totals.sum(), PROBABILITY_FLOOR), k)
+        pooled = totals + k * typical
         pooled /= pooled.sum(axis=1, keepdims=True)
         strength = fit_prior_strength(counts, pooled, strength, answered=answered)
         smoothed = counts + strength[None, :, None] * pooled[None] + PROBABILITY_FLOOR
@@ -116,6 +121,15 @@ def ds_eb(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOL
         tolerance=tolerance)
     reliability = np.einsum("c,wcc->w", class_prior, confusion)
     return Result("ds_eb", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+
+
+def _symmetric_confusion(accuracy: float, k: int) -> np.ndarray:
+    """A worker right with `accuracy` whatever the class, otherwise answering any other class alike."""
+    if k == 1:
+        return np.ones((1, 1))
+    accuracy = float(np.clip(accuracy, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
+    wrong = (1 - accuracy) / (k - 1)
+    return np.full((k, k), wrong) + np.eye(k) * (accuracy - wrong)
 
 
 # The fitted strength stays between a tenth of an answer (workers differ entirely: each is their own
