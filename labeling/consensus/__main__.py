@@ -1,7 +1,10 @@
 """Aggregate crowd answers from CSV files.
 
-    python -m labeling.consensus --method ds --input answers.csv --output consensus.csv \\
+    python -m labeling.consensus --method auto --input answers.csv --output consensus.csv \\
         [--gold gold.csv] [--workers workers.csv]
+
+`auto` (the default) chooses the method from the answers and the known labels (selection.py) and
+says which it chose and why on stderr.
 
 answers.csv has the header item,worker,label (one answer a row); gold.csv item,label. consensus.csv
 gets item,label,confidence (one row per item), workers.csv worker,reliability,answers. A bad input
@@ -32,7 +35,7 @@ class InputError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labeling.consensus", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--method", choices=sorted(METHODS), default="ds")
+    parser.add_argument("--method", choices=sorted(METHODS), default="auto")
     parser.add_argument("--input", type=Path, required=True, help="answers CSV: item,worker,label")
     parser.add_argument("--output", type=Path, required=True, help="consensus CSV to write: item,label,confidence")
     parser.add_argument("--gold", type=Path, help="known labels CSV: item,label (clamped, they anchor the workers)")
@@ -61,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"error: {error.filename or ''}: cannot write ({error.strerror})", file=sys.stderr)
         return 1
-    print(f"{arguments.method}: {answers.n_answers} answers, {answers.n_items} items, {answers.n_workers} workers, "
+    if result.selection is not None:
+        print(f"auto chose {result.selection['method']}: {result.selection['reason']}", file=sys.stderr)
+    print(f"{result.method}: {answers.n_answers} answers, {answers.n_items} items, {answers.n_workers} workers, "
           f"{result.iterations} iterations{'' if result.converged else ' (not converged)'}", file=sys.stderr)
     return 0
 
