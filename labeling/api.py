@@ -177,7 +177,8 @@ class PipelineFromTemplateView(APIView):
 
 
 class StageRoutingView(APIView):
-    @extend_schema(request=RoutingInput, responses={200: StageAdminOutput}, summary="Replace a stage's routing (admins)")
+    @extend_schema(request=RoutingInput, responses={200: StageAdminOutput},
+                   summary="Replace a stage's routing (admins)")
     def put(self, request: Request, slug: str, stage_id: int) -> Response:
         access = get_project_for_admin(request.user, slug)
         stage = get_stage(access, stage_id)

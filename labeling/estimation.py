@@ -138,8 +138,19 @@ class _Learned:
 
 def _selection(requested: str, result: object) -> dict:
     """What a run records of a field's method: the one asked for, the one used and, for auto, why."""
-    chosen = getattr(result, "selection", None) or {"method": result.method}
+    chosen = _jsonable(getattr(result, "selection", None)) or {"method": result.method}
     return {"requested": requested, **chosen}
+
+
+def _jsonable(value: object) -> object:
+    """auto's evidence as JSON: numpy numbers as Python ones, working values ("_" keys) left out."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(entry) for key, entry in value.items() if not str(key).startswith("_")}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(entry) for entry in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def expert_decided_labels(stage: Stage) -> dict[int, dict]:
@@ -207,7 +218,8 @@ def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method
     consensus keeps the options more likely ticked than not, its share the least sure of those calls."""
     result = aggregate_multilabel(*zip(*given, strict=True), method=method, gold=known)
     # Each option is its own binary problem, so auto may choose differently per option.
-    used = "+".join(sorted({METHOD_NAMES[option.method] for option in result.per_label.values()})) or METHOD_NAMES[method]
+    used = "+".join(sorted({METHOD_NAMES[option.method] for option in result.per_label.values()}))
+    used = used or METHOD_NAMES[method]
     counts = Counter(worker for _, worker, _ in given)
     options = [option.item() if isinstance(option, np.generic) else option for option in result.labels.tolist()]
     estimates = [WorkerEstimate(stage=stage, worker_id=int(worker), field=field, method=used, run=run,
@@ -221,7 +233,8 @@ def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method
                for index, (task, chosen) in enumerate(zip(result.item_ids.tolist(), result.chosen(), strict=True))}
     selection = {"requested": method, "method": used}
     if any(option.selection for option in result.per_label.values()):
-        selection["options"] = {str(option): outcome.selection for option, outcome in result.per_label.items()}
+        selection["options"] = {str(option): _jsonable(outcome.selection)
+                                for option, outcome in result.per_label.items()}
     return _Learned(estimates, updates, method=used, selection=selection)
 
 

@@ -147,8 +147,8 @@ def propose_result_change(*, item: Item, task: Task, proposed: dict, previous_co
         state=ResultProposal.State.RESOLVED)  # superseded by what this run concluded
     proposal = ResultProposal.objects.create(
         item=item, task=task, run=run, previous=item.result or {}, proposed=proposed,
-        previous_consensus=previous_consensus, review_task=Task.objects.get(stage=review, item=item) if queued else None,
-        state=ResultProposal.State.IN_REVIEW if queued else ResultProposal.State.UNROUTED)
+        previous_consensus=previous_consensus, state=ResultProposal.State.IN_REVIEW if queued
+        else ResultProposal.State.UNROUTED, review_task=Task.objects.get(stage=review, item=item) if queued else None)
     # A second decision on the accepted round, told apart by its reason (the first stays: history).
     RoutingDecision.objects.update_or_create(
         task=task, round=task.round, reason=RoutingDecision.Reason.CONSENSUS_CHANGED,
