@@ -333,6 +333,17 @@ def _revise_results(stage: Stage, revised: list[tuple[int, dict, dict]], run: Co
                                   run=run)
 
 
+def _in_order(confusion: dict, labels: list[str]) -> np.ndarray | None:
+    """A worker's confusion matrix with rows and columns in `labels` order (None if its labels differ).
+    The run's prior is stored as jsonb, which orders keys by length, so it rarely keeps the run's class
+    order ("no", "yes", "unsure"): match by name, never by position."""
+    own = [str(label) for label in confusion["labels"]]
+    if sorted(own) != sorted(labels):
+        return None
+    index = [own.index(label) for label in labels]
+    return np.array(confusion["matrix"])[np.ix_(index, index)]
+
+
 def known_worker_posteriors(stage: Stage, answers: list[Answer]
                             ) -> tuple[str, dict[str, tuple[object, float, float | None]]]:
     """The last run's method and, per categorical field, the consensus value, its probability given
@@ -353,8 +364,8 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]
                  if not answer.skip_reason and answer.value.get(field) is not None]
         if not given or any(label not in labels for _, label in given):
             continue  # a label the run never saw: leave this field to the vote
-        matrices = {worker: np.array(confusion["matrix"]) for worker, confusion in estimates[field].items()
-                    if [str(label) for label in confusion["labels"]] == labels}
+        matrices = {worker: matrix for worker, confusion in estimates[field].items()
+                    if (matrix := _in_order(confusion, labels)) is not None}
         fallback = typical_confusion(list(matrices.values()), len(labels))  # a newcomer counts as the others
         posterior = item_posterior([labels.index(label) for _, label in given],
                                    [matrices.get(worker, fallback) for worker, _ in given],

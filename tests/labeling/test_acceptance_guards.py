@@ -127,9 +127,9 @@ def learned_that_fair_means_good(stage, workers) -> None:
     for worker in workers:
         WorkerEstimate.objects.create(stage=stage, worker=worker, field="quality", method="dawid_skene", run=run,
                                       reliability=0.3, answers=50, learned={
-                                          # in the order jsonb keeps the prior's keys: the run's class order
-                                          "labels": ["fair", "good", "poor"],
-                                          "matrix": [[0.4, 0.3, 0.3], [0.7, 0.2, 0.1], [0.3, 0.3, 0.4]]})
+                                          # not the order jsonb gives the prior's keys: matched by name
+                                          "labels": ["good", "fair", "poor"],
+                                          "matrix": [[0.2, 0.7, 0.1], [0.3, 0.4, 0.3], [0.3, 0.3, 0.4]]})
 
 
 def test_unanimous_answers_are_never_overridden_into_an_accepted_contradicting_label(project):
