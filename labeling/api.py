@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cardiocrowd.accounts.access import get_project_access, get_project_for_admin
+from cardiocrowd.accounts.access import ProjectAccess, get_project_access, get_project_for_admin
 
 from . import assignment as assignments
 from . import design, observer_agreement, quality, selectors
@@ -42,6 +42,7 @@ from .serializers import (
     RoutingInput,
     StageInput,
     StageItemsInput,
+    StageAdminOutput,
     StageOutput,
     StageSettingsInput,
     UnblockInput,
@@ -68,6 +69,11 @@ def refused_design() -> Iterator[None]:
         if error.field == "verdict":
             raise ValidationError({"verdict": [error.message]}) from None
         raise ValidationError({"value": {error.field: [error.message]}}) from None
+
+
+def stage_output(access: ProjectAccess) -> type[StageOutput]:
+    """Admins see a stage's consensus settings; workers see only what they work with."""
+    return StageAdminOutput if access.is_admin else StageOutput
 
 
 class TemplateListView(APIView):
@@ -118,9 +124,9 @@ class StageListView(APIView):
     def get(self, request: Request, slug: str) -> Response:
         access = get_project_access(request.user, slug)
         stages = access.project.stages.select_related("schema").order_by("position")
-        return Response(StageOutput(stages, many=True).data)
+        return Response(stage_output(access)(stages, many=True).data)
 
-    @extend_schema(request=StageInput, responses={201: StageOutput}, summary="Add a stage at the end (admins)")
+    @extend_schema(request=StageInput, responses={201: StageAdminOutput}, summary="Add a stage at the end (admins)")
     def post(self, request: Request, slug: str) -> Response:
         access = get_project_for_admin(request.user, slug)
         data = StageInput(data=request.data)
@@ -135,17 +141,18 @@ class StageListView(APIView):
         with refused_design():
             stage = design.append_stage(project=access.project, schema=schema, design=design.StageDesign(**fields),
                                         user=request.user)
-        return Response(StageOutput(stage).data, status=status.HTTP_201_CREATED)
+        return Response(StageAdminOutput(stage).data, status=status.HTTP_201_CREATED)
 
 
 class StageDetailView(APIView):
     @extend_schema(responses={200: StageOutput}, summary="One stage")
     def get(self, request: Request, slug: str, stage_id: int) -> Response:
         access = get_project_access(request.user, slug)
-        return Response(StageOutput(get_stage(access, stage_id)).data)
+        return Response(stage_output(access)(get_stage(access, stage_id)).data)
 
-    @extend_schema(request=StageSettingsInput, responses={200: StageOutput},
-                   summary="Tune a stage: redundancy, confidence target, gold rates, qualification, lease (admins)")
+    @extend_schema(request=StageSettingsInput, responses={200: StageAdminOutput},
+                   summary="Tune a stage: redundancy, confidence target, gold rates, qualification, lease, "
+                           "consensus method (admins)")
     def patch(self, request: Request, slug: str, stage_id: int) -> Response:
         access = get_project_for_admin(request.user, slug)
         stage = get_stage(access, stage_id)
@@ -153,11 +160,11 @@ class StageDetailView(APIView):
         data.is_valid(raise_exception=True)
         with refused_design():
             stage = design.tune_stage(stage=stage, changes=data.validated_data, user=request.user)
-        return Response(StageOutput(stage).data)
+        return Response(StageAdminOutput(stage).data)
 
 
 class PipelineFromTemplateView(APIView):
-    @extend_schema(request=PipelineTemplateInput, responses={201: StageOutput(many=True)},
+    @extend_schema(request=PipelineTemplateInput, responses={201: StageAdminOutput(many=True)},
                    summary="Build the whole pipeline from a built-in template (admins; project without stages)")
     def post(self, request: Request, slug: str) -> Response:
         access = get_project_for_admin(request.user, slug)
@@ -166,11 +173,12 @@ class PipelineFromTemplateView(APIView):
         with refused_design():
             stages = design.apply_pipeline_template(project=access.project, key=data.validated_data["template"],
                                                     user=request.user)
-        return Response(StageOutput(stages, many=True).data, status=status.HTTP_201_CREATED)
+        return Response(StageAdminOutput(stages, many=True).data, status=status.HTTP_201_CREATED)
 
 
 class StageRoutingView(APIView):
-    @extend_schema(request=RoutingInput, responses={200: StageOutput}, summary="Replace a stage's routing (admins)")
+    @extend_schema(request=RoutingInput, responses={200: StageAdminOutput},
+                   summary="Replace a stage's routing (admins)")
     def put(self, request: Request, slug: str, stage_id: int) -> Response:
         access = get_project_for_admin(request.user, slug)
         stage = get_stage(access, stage_id)
@@ -178,7 +186,7 @@ class StageRoutingView(APIView):
         data.is_valid(raise_exception=True)
         with refused_design():
             stage = design.set_routing(stage=stage, routing=data.validated_data["routing"], user=request.user)
-        return Response(StageOutput(stage).data)
+        return Response(StageAdminOutput(stage).data)
 
 
 class StageItemsView(APIView):
@@ -254,6 +262,8 @@ class AnswerView(APIView):
         except assignments.AssignmentClosed:
             return Response({"detail": "This assignment's lease has ended; ask for the next task."},
                             status=status.HTTP_409_CONFLICT)
+        except assignments.NothingToAccept as error:
+            return Response({"detail": str(error), "reason": error.reason}, status=status.HTTP_409_CONFLICT)
         body = AnswerOutput(submission.answer).data
         if submission.feedback is not None:
             body["feedback"] = submission.feedback

@@ -42,6 +42,14 @@ class AssignmentClosed(Exception):
     """The assignment's lease ran out or was given back; its answer can no longer be taken."""
 
 
+class NothingToAccept(Exception):
+    """A reviewer accepted a consensus that is a tie or empty: there is no label to keep."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 # Where the worker stands in the stage, in one round trip: the oldest lease they hold besides
 # `after` (if any) and their quality record (if any).
 STANDING_SQL = """
@@ -309,7 +317,11 @@ def _review_verdict(task: Task, verdict: str, value: dict, images: Mapping[str, 
     reviewed = reviewed_label_task(task)
     schema = reviewed.stage.schema
     if verdict == Answer.Verdict.ACCEPT:
-        return schema, consensus_label(task.source_task)
+        consensus = Consensus.objects.filter(task=task.source_task).first()
+        reason = unacceptable_reason(consensus.fields if consensus else {})
+        if reason in ("tie", "empty"):  # an expert verdict may settle a contradiction, never a coin toss
+            raise NothingToAccept(reason, ACCEPT_REFUSED[reason])
+        return schema, label_of(consensus.fields)
     if verdict == Answer.Verdict.CORRECT:
         return schema, validate_answer(schema.definition, value, images)
     if verdict == Answer.Verdict.REJECT:
@@ -331,6 +343,28 @@ def consensus_label(task: Task | None) -> dict:
     """The label a task's consensus stands for: each field's chosen value."""
     consensus = Consensus.objects.filter(task=task).first() if task is not None else None
     return label_of(consensus.fields) if consensus is not None else {}
+
+
+# A field the crowd did not settle: a tie (majority_vote's None), or nothing at all.
+EMPTY_VALUES = (None, "", "—")
+ACCEPT_REFUSED = {
+    "tie": "The consensus is a tie: there is no label to accept. Correct it with the label you see, or reject.",
+    "empty": "The consensus is empty: there is no label to accept. Correct it with the label you see, or reject.",
+}
+
+
+def unacceptable_reason(consensus_fields: dict) -> str:
+    """Why a consensus may not become an accepted result without an expert's label ('' when it may):
+    "empty" (no field settled), "tie" (some field tied) or "contradicts_vote" (the learned label
+    overrides answers that were unanimous)."""
+    label = [entry for key, entry in consensus_fields.items() if not key.startswith("_")]
+    if not label or all(entry.get("value") in EMPTY_VALUES for entry in label):
+        return "empty"
+    if any(entry.get("value") in EMPTY_VALUES for entry in label):
+        return "tie"
+    if any(entry.get("unanimous") is not None for entry in label):
+        return "contradicts_vote"
+    return ""
 
 
 def label_of(consensus_fields: dict) -> dict:

@@ -62,6 +62,7 @@ class StageDesign:
     show_prelabels: bool = False
     lease_seconds: int = 600
     routing: tuple | list = ()
+    consensus_method: str = Stage.ConsensusMethod.AUTO
 
     def check(self, schema: LabelSchema | None) -> None:
         if self.kind == Stage.Kind.LABEL and schema is None:
@@ -71,6 +72,8 @@ class StageDesign:
                 raise DesignError("schema", "a review stage uses the schema of what it reviews; give none")
             if self.audience != Stage.Audience.EXPERT:
                 raise DesignError("audience", "review and adjudication are for experts")
+        if self.consensus_method not in Stage.ConsensusMethod.values:
+            raise DesignError("consensus_method", f"one of {', '.join(Stage.ConsensusMethod.values)}")
         if (self.max_redundancy or self.redundancy) < self.redundancy:
             raise DesignError("max_redundancy", "must be at least the redundancy")
         if self.gold_rate_min > self.gold_rate_max:
@@ -94,7 +97,7 @@ def append_stage(*, project: Project, schema: LabelSchema | None, design: StageD
         max_redundancy=design.max_redundancy or design.redundancy, confidence_target=design.confidence_target,
         gold_rate_min=design.gold_rate_min, gold_rate_max=design.gold_rate_max,
         requires_qualification=design.requires_qualification, show_prelabels=design.show_prelabels,
-        lease_seconds=design.lease_seconds)
+        lease_seconds=design.lease_seconds, consensus_method=design.consensus_method)
     audit.record("stage.added", project_id=project.pk, actor_id=user.pk if user else None, stage_id=stage.pk,
                  schema_id=stage.schema_id, position=position, name=stage.name, kind=stage.kind)
     return stage
@@ -103,7 +106,7 @@ def append_stage(*, project: Project, schema: LabelSchema | None, design: StageD
 # What an admin may change on a stage after creating it; its kind, audience and schema are fixed
 # (answers and gold already name them), and routing changes through set_routing.
 TUNABLE_STAGE_FIELDS = ("name", "redundancy", "max_redundancy", "confidence_target", "gold_rate_min", "gold_rate_max",
-                        "requires_qualification", "show_prelabels", "lease_seconds")
+                        "requires_qualification", "show_prelabels", "lease_seconds", "consensus_method")
 
 
 @transaction.atomic
@@ -246,6 +249,6 @@ def clone_project(*, source: Project, slug: str, name: str, user: AbstractBaseUs
             max_redundancy=stage.max_redundancy, confidence_target=stage.confidence_target,
             gold_rate_min=stage.gold_rate_min, gold_rate_max=stage.gold_rate_max,
             requires_qualification=stage.requires_qualification, show_prelabels=stage.show_prelabels,
-            lease_seconds=stage.lease_seconds, routing=stage.routing)
+            lease_seconds=stage.lease_seconds, routing=stage.routing, consensus_method=stage.consensus_method)
     audit.record("project.cloned", project_id=project.pk, actor_id=user.pk, source=source.slug)
     return project

@@ -6,8 +6,10 @@ learns each worker's bias and noise (labeling/consensus/measurements.py).
 A run reads everything, computes, then writes all its results in one transaction: a worker killed
 half-way leaves the previous estimates and consensus untouched, and the retried task (acks_late)
 does the whole job again. Completed items keep their routing (decisions are history); an item the
-pipeline accepted from this stage has its result revised when a categorical value changes, and
-the change is audited.
+pipeline accepted from this stage keeps its result when a categorical value changes: the change is
+proposed to expert review instead (flow.propose_result_change), since an accepted label may already
+be exported. Each field is aggregated by the stage's consensus method; with "auto" the run records
+which method was chosen and on what evidence (ConsensusRun.selection).
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from .consensus.voting import CATEGORICAL_KINDS
 from .models import Answer, Consensus, ConsensusRun, GoldAnswer, Item, Stage, Task, WorkerEstimate
 from .spatial_estimation import run_method, spatial_learners
 
-METHOD_NAMES = {"ds": "dawid_skene", "onecoin": "one_coin", "glad": "glad", "mace": "mace", "mv": "majority_vote"}
+METHOD_NAMES = {"ds": "dawid_skene", "ds_eb": "dawid_skene_eb", "onecoin": "one_coin", "glad": "glad", "mace": "mace",
+                "mace_uniform": "mace_uniform", "mv": "majority_vote", "auto": "auto"}
 
 
 def stages_due() -> list[tuple[int, int]]:
@@ -64,10 +67,12 @@ def _fields_of(stage: Stage, kinds: set[str]) -> list[str]:
     return [field["key"] for field in stage.schema.definition["fields"] if field["kind"] in kinds]
 
 
-def reestimate_stage(*, stage_id: int, method: str = "ds") -> ConsensusRun | None:
-    """Re-learn the stage's worker estimates and revise its consensus. Returns the run (None for a
-    stage with no categorical field). Raises whatever the data raises, after marking the run failed."""
+def reestimate_stage(*, stage_id: int, method: str | None = None) -> ConsensusRun | None:
+    """Re-learn the stage's worker estimates and revise its consensus, by `method` or else the stage's
+    consensus method. Returns the run (None for a stage with no categorical field). Raises whatever
+    the data raises, after marking the run failed."""
     stage = Stage.objects.select_related("schema").get(pk=stage_id)
+    method = method or stage.consensus_method
     if not (categorical_fields(stage) or number_fields(stage) or multiple_choice_fields(stage)
             or spatial_learners(stage)):
         return None
@@ -91,7 +96,7 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
     rows = [row for row in rows if row[5] != Task.Kind.NORMAL or row[3] == row[4]]
     gold = dict(GoldAnswer.objects.filter(task__stage=stage).values_list("task_id", "value"))
     expert = {**expert_decided_labels(stage), **gold}
-    estimates, updates, priors, methods, calibrations = [], {}, {}, [], {}
+    estimates, updates, priors, methods, calibrations, selections = [], {}, {}, [], {}, {}
     learners = {**{field: _learn_measurements for field in number_fields(stage)},
                 **{field: _learn_label_sets for field in multiple_choice_fields(stage)},
                 **{field: _learn_categories for field in categorical_fields(stage)}, **spatial_learners(stage)}
@@ -104,6 +109,8 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
         learned = learn(stage, field, given, known, method, run, checked)
         methods.append(getattr(learned, "method", None)
                        or ("robust_measurement" if learn is _learn_measurements else METHOD_NAMES[method]))
+        if getattr(learned, "selection", None) is not None:
+            selections[field] = learned.selection
         estimates += learned.estimates
         updates.update(learned.updates)
         if learned.prior is not None:
@@ -118,7 +125,7 @@ def _estimate(stage: Stage, method: str, run: ConsensusRun) -> ConsensusRun:
         ConsensusRun.objects.filter(pk=run.pk).update(
             status=ConsensusRun.Status.SUCCEEDED, finished_at=timezone.now(), answers=len(rows),
             workers=len({worker for _, worker, *_ in rows}), tasks=len({task for task, *_ in rows}), revised=revised,
-            class_priors=priors, calibration=calibrations, method=run.method)
+            class_priors=priors, calibration=calibrations, method=run.method, selection=selections)
     run.refresh_from_db()
     return run
 
@@ -129,6 +136,25 @@ class _Learned:
     updates: dict  # (task id, field) → what the field's consensus becomes
     prior: dict | None = None
     calibration: Calibration | None = None
+    method: str = ""  # the method used, by its readable name
+    selection: dict | None = None  # {"requested", "method", and auto's "basis", "reason", "scores"}
+
+
+def _selection(requested: str, result: object) -> dict:
+    """What a run records of a field's method: the one asked for, the one used and, for auto, why."""
+    chosen = _jsonable(getattr(result, "selection", None)) or {"method": result.method}
+    return {"requested": requested, **chosen}
+
+
+def _jsonable(value: object) -> object:
+    """auto's evidence as JSON: numpy numbers as Python ones, working values ("_" keys) left out."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(entry) for key, entry in value.items() if not str(key).startswith("_")}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(entry) for entry in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def expert_decided_labels(stage: Stage) -> dict[int, dict]:
@@ -143,6 +169,7 @@ def _learn_categories(stage: Stage, field: str, given: list, known: dict, method
                       checked: dict) -> _Learned:
     answers = encode(*zip(*given, strict=True), gold=known)
     result = METHODS[method](answers)
+    used = METHOD_NAMES[result.method]
     counts = np.bincount(answers.workers, minlength=answers.n_workers)
     classes = [label.item() if isinstance(label, np.generic) else label for label in answers.classes]
     confusions = result.confusion if result.confusion is not None else np.stack(
@@ -151,7 +178,7 @@ def _learn_categories(stage: Stage, field: str, given: list, known: dict, method
     for index, worker in enumerate(answers.worker_ids):
         worker = worker.item() if isinstance(worker, np.generic) else worker
         estimates.append(WorkerEstimate(
-            stage=stage, worker_id=worker, field=field, method=run.method, run=run,
+            stage=stage, worker_id=worker, field=field, method=used, run=run,
             reliability=float(result.worker_reliability[index]), answers=int(counts[index]),
             learned={"labels": classes, "matrix": np.round(confusions[index], 6).tolist()}))
     calibration, calibrated = _calibrate(answers, confusions, result.class_prior, checked)
@@ -162,10 +189,10 @@ def _learn_categories(stage: Stage, field: str, given: list, known: dict, method
     updates = {(task, field): {"value": classes[int(hard[index])], "share": round(float(confidence[index]), 4),
                                "calibrated": None if calibrated is None else round(float(calibrated[index]), 4),
                                "posterior": dict(zip(map(str, classes), posteriors[index].tolist(), strict=True)),
-                               "method": METHOD_NAMES[method], "run": run.pk}
+                               "method": used, "run": run.pk}
                for index, task in enumerate(answers.item_ids)}
     prior = dict(zip(map(str, classes), result.class_prior.round(6).tolist(), strict=True))
-    return _Learned(estimates, updates, prior, calibration)
+    return _Learned(estimates, updates, prior, calibration, used, _selection(method, result))
 
 
 # What a task's consensus is described by, here and when a task completes (known_worker_posteriors):
@@ -199,9 +226,12 @@ def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method
     """Multiple choice: one binary problem per option (ticked or not), each by `method`; the
     consensus keeps the options more likely ticked than not, its share the least sure of those calls."""
     result = aggregate_multilabel(*zip(*given, strict=True), method=method, gold=known)
+    # Each option is its own binary problem, so auto may choose differently per option.
+    used = "+".join(sorted({METHOD_NAMES[option.method] for option in result.per_label.values()}))
+    used = used or METHOD_NAMES[method]
     counts = Counter(worker for _, worker, _ in given)
     options = [option.item() if isinstance(option, np.generic) else option for option in result.labels.tolist()]
-    estimates = [WorkerEstimate(stage=stage, worker_id=int(worker), field=field, method=run.method, run=run,
+    estimates = [WorkerEstimate(stage=stage, worker_id=int(worker), field=field, method=used, run=run,
                                 reliability=round(float(result.reliability[index].mean()), 6),
                                 answers=counts[worker],
                                 learned={"options": options,
@@ -209,9 +239,13 @@ def _learn_label_sets(stage: Stage, field: str, given: list, known: dict, method
                  for index, worker in enumerate(result.worker_ids.tolist())]
     certainty = np.maximum(result.probabilities, 1 - result.probabilities).min(axis=1)
     updates = {(int(task), field): {"value": sorted(chosen), "share": round(float(certainty[index]), 4),
-                                    "method": METHOD_NAMES[method], "run": run.pk}
+                                    "method": used, "run": run.pk}
                for index, (task, chosen) in enumerate(zip(result.item_ids.tolist(), result.chosen(), strict=True))}
-    return _Learned(estimates, updates)
+    selection = {"requested": method, "method": used}
+    if any(option.selection for option in result.per_label.values()):
+        selection["options"] = {str(option): _jsonable(outcome.selection)
+                                for option, outcome in result.per_label.items()}
+    return _Learned(estimates, updates, method=used, selection=selection)
 
 
 def _learn_measurements(stage: Stage, field: str, given: list, known: dict, method: str, run: ConsensusRun,
@@ -266,7 +300,7 @@ def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
             continue  # a run that only confirms a consensus leaves it (and the run that set it) alone
         new_values = {f: updated[f]["value"] for f in fields if f in updated}
         if any(value != consensus.fields.get(f, {}).get("value") for f, value in new_values.items()):
-            revised_items.append((consensus.task_id, new_values))
+            revised_items.append((consensus.task_id, new_values, consensus.fields))
         shares = [field_confidence(entry) for entry in updated.values() if "share" in entry]
         consensus.fields, consensus.method = updated, run.method
         consensus.confidence = round(min(shares), 4) if shares else consensus.confidence
@@ -298,18 +332,32 @@ def _write_consensus(rows: list[Consensus]) -> None:
                                                   [row.method for row in batch], [row.confidence for row in batch]])
 
 
-def _revise_results(stage: Stage, revised: list[tuple[int, dict]], run: ConsensusRun) -> None:
-    """Items the pipeline accepted straight from this stage take the revised categorical values."""
-    by_task = dict(revised)
-    items = list(Item.objects.filter(result_task_id__in=by_task, status=Item.Status.ACCEPTED))
+def _revise_results(stage: Stage, revised: list[tuple[int, dict, dict]], run: ConsensusRun) -> None:
+    """Items the pipeline accepted straight from this stage keep their result when the run's values
+    differ: the change goes to expert review as a proposal (an accepted label may be exported and
+    used; a model refit must not flip it silently)."""
+    from .flow import propose_result_change  # flow reads this module's estimates: imported late
+
+    by_task = {task: (values, before) for task, values, before in revised}
+    items = Item.objects.filter(result_task_id__in=by_task, status=Item.Status.ACCEPTED).select_related(
+        "result_task__stage")
     for item in items:
-        new = {**(item.result or {}), **by_task[item.result_task_id]}
-        if new != item.result:
-            audit.record("result.revised", project_id=stage.project_id, stage_id=stage.pk, item_id=item.pk,
-                         task_id=item.result_task_id, schema_id=stage.schema_id, run=run.pk,
-                         previous=item.result, result=new)
-            item.result = new
-    Item.objects.bulk_update(items, ["result"], batch_size=1000)
+        values, before = by_task[item.result_task_id]
+        proposed = {**(item.result or {}), **values}
+        if proposed != item.result:
+            propose_result_change(item=item, task=item.result_task, proposed=proposed, previous_consensus=before,
+                                  run=run)
+
+
+def _in_order(confusion: dict, labels: list[str]) -> np.ndarray | None:
+    """A worker's confusion matrix with rows and columns in `labels` order (None if its labels differ).
+    The run's prior is stored as jsonb, which orders keys by length, so it rarely keeps the run's class
+    order ("no", "yes", "unsure"): match by name, never by position."""
+    own = [str(label) for label in confusion["labels"]]
+    if sorted(own) != sorted(labels):
+        return None
+    index = [own.index(label) for label in labels]
+    return np.array(confusion["matrix"])[np.ix_(index, index)]
 
 
 def known_worker_posteriors(stage: Stage, answers: list[Answer]
@@ -332,8 +380,8 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]
                  if not answer.skip_reason and answer.value.get(field) is not None]
         if not given or any(label not in labels for _, label in given):
             continue  # a label the run never saw: leave this field to the vote
-        matrices = {worker: np.array(confusion["matrix"]) for worker, confusion in estimates[field].items()
-                    if [str(label) for label in confusion["labels"]] == labels}
+        matrices = {worker: matrix for worker, confusion in estimates[field].items()
+                    if (matrix := _in_order(confusion, labels)) is not None}
         fallback = typical_confusion(list(matrices.values()), len(labels))  # a newcomer counts as the others
         posterior = item_posterior([labels.index(label) for _, label in given],
                                    [matrices.get(worker, fallback) for worker, _ in given],

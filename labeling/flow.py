@@ -9,10 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import audit
-from .assignment import consensus_label, label_of, reviewed_label_task
+from .assignment import consensus_label, label_of, reviewed_label_task, unacceptable_reason
 from .consensus.voting import consensus_fields, majority_vote
 from .estimation import field_confidence, known_worker_posteriors
-from .models import Answer, Consensus, Item, RoutingDecision, Stage, Task
+from .models import Answer, Consensus, ConsensusRun, Item, ResultProposal, RoutingDecision, Stage, Task
 from .prelabels import model_opinion
 from .quality import make_gold
 from .routing import decide, uses_model
@@ -65,6 +65,12 @@ def label_consensus(stage: Stage, answers: list[Answer], item: Item | None = Non
         fields[key] = {**fields.get(key, {}), "value": value, "share": round(probability, 4),
                        "calibrated": None if calibrated is None else round(calibrated, 4),
                        "posterior": posterior, "method": categorical, "run": run}
+        given = {str(answer.value[key]) for answer in answers if not answer.skip_reason
+                 and answer.value.get(key) is not None}
+        if len(given) == 1 and value not in given:
+            # Every worker said the same and the learned model says otherwise: only an expert may overrule
+            # them (route_task will not accept this). Kept beside the learned value for the reviewer.
+            fields[key]["unanimous"] = given.pop()
     return fields, round(min(field_confidence(field) for field in fields.values()), 4), method
 
 
@@ -102,7 +108,12 @@ def route_task(*, task: Task, consensus: Consensus, answers: list[Answer]) -> Ro
         _ask_one_more(task, consensus.confidence, rule=decision.rule)
         return None
     target, action = None, decision.action
-    if action == "send":
+    reason = unacceptable_reason(consensus.fields) if action == "accept" and stage.kind == Stage.Kind.LABEL else ""
+    if reason:  # a tie, an empty consensus or an overruled unanimous vote is never accepted: experts decide
+        target = review_stage_after(stage)
+        action = "send" if target is not None and enqueue(stage=target, item=task.item, source=task) else "hold"
+        target = target if action == "send" else None
+    elif action == "send":
         target = Stage.objects.get(project_id=stage.project_id, position=decision.stage_position)
         action = "send" if target.position > stage.position else "send_back"
         if not enqueue(stage=target, item=task.item, source=task):
@@ -110,11 +121,49 @@ def route_task(*, task: Task, consensus: Consensus, answers: list[Answer]) -> Ro
     elif not finalize_item(task, consensus, answers):
         action = "hold"
     routed = RoutingDecision.objects.create(task=task, round=task.round, action=action, target=target,
-                                            rule=decision.rule)
+                                            rule=decision.rule, reason=reason)
     audit.record("routing.decided", project_id=stage.project_id, stage_id=stage.pk, item_id=task.item_id,
                  task_id=task.pk, schema_id=stage.schema_id, action=action, rule=decision.rule,
-                 target=target.position if target else None, round=task.round, confidence=consensus.confidence)
+                 target=target.position if target else None, round=task.round, confidence=consensus.confidence,
+                 reason=reason)
     return routed
+
+
+def review_stage_after(stage: Stage) -> Stage | None:
+    """The expert review stage an item of this label stage goes to when the crowd's answer cannot be
+    accepted as it is: the nearest review stage the stage's rules send to, else the first after it."""
+    reviews = {review.position: review for review in Stage.objects.filter(
+        project_id=stage.project_id, kind=Stage.Kind.REVIEW, position__gt=stage.position)}
+    targets = sorted(rule["then"]["send_to"] for rule in stage.routing if isinstance(rule["then"], dict)
+                     and rule["then"].get("send_to") in reviews)
+    if targets:
+        return reviews[targets[0]]
+    return reviews[min(reviews)] if reviews else None
+
+
+def propose_result_change(*, item: Item, task: Task, proposed: dict, previous_consensus: dict,
+                          run: ConsensusRun) -> ResultProposal:
+    """A whole-stage run would change a result accepted straight from `task`: record the proposal and
+    send the item to expert review, leaving the accepted result as it is until experts decide. With
+    no review stage (or an item sent round too often) the proposal waits on the dashboard."""
+    stage = task.stage
+    review = review_stage_after(stage)
+    queued = review is not None and enqueue(stage=review, item=item, source=task)
+    ResultProposal.objects.filter(item=item, state__in=[ResultProposal.State.IN_REVIEW,
+                                                       ResultProposal.State.UNROUTED]).update(
+        state=ResultProposal.State.RESOLVED)  # superseded by what this run concluded
+    proposal = ResultProposal.objects.create(
+        item=item, task=task, run=run, previous=item.result or {}, proposed=proposed,
+        previous_consensus=previous_consensus, state=ResultProposal.State.IN_REVIEW if queued
+        else ResultProposal.State.UNROUTED, review_task=Task.objects.get(stage=review, item=item) if queued else None)
+    # A second decision on the accepted round, told apart by its reason (the first stays: history).
+    RoutingDecision.objects.update_or_create(
+        task=task, round=task.round, reason=RoutingDecision.Reason.CONSENSUS_CHANGED,
+        defaults={"action": "send" if queued else "hold", "target": review if queued else None, "rule": None})
+    audit.record("result.change_proposed", project_id=stage.project_id, stage_id=stage.pk, item_id=item.pk,
+                 task_id=task.pk, schema_id=stage.schema_id, run=run.pk, previous=item.result, proposed=proposed,
+                 target=review.position if queued else None, proposal=proposal.pk)
+    return proposal
 
 
 def enqueue(*, stage: Stage, item: Item, source: Task | None) -> bool:
@@ -161,6 +210,9 @@ def finalize_item(task: Task, consensus: Consensus, answers: list[Answer]) -> bo
             if corrected and item.result != consensus_label(reviewed) and reviewed.stage.audience == "crowd":
                 make_gold(task=reviewed, value=item.result, explanation=corrected[0].note,
                           source="review", by_id=corrected[0].worker_id)
+        # Experts have decided: a consensus change they were asked about is settled.
+        ResultProposal.objects.filter(item=item, state=ResultProposal.State.IN_REVIEW).update(
+            state=ResultProposal.State.RESOLVED)
     item.result_task, item.decided_at = task, timezone.now()
     item.save(update_fields=["status", "result", "result_task", "decided_at"])
     return True

@@ -95,6 +95,19 @@ class Stage(models.Model):
     lease_seconds = models.PositiveIntegerField(default=600)
     routing = models.JSONField(default=list, blank=True)  # rules, see labeling/routing.py
 
+    class ConsensusMethod(models.TextChoices):
+        AUTO = "auto"
+        DS = "ds"
+        ONECOIN = "onecoin"
+        GLAD = "glad"
+        MACE = "mace"
+        MV = "mv"
+
+    # How whole-stage runs aggregate its categorical and multiple-choice fields (labeling/consensus/).
+    # A database default, so rows the previous release inserts get one too.
+    consensus_method = models.CharField(max_length=16, choices=ConsensusMethod.choices,
+                                        default=ConsensusMethod.AUTO, db_default=ConsensusMethod.AUTO)
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "position"], name="unique_stage_position")]
 
@@ -278,13 +291,24 @@ class RoutingDecision(models.Model):
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="routing_decisions")
     round = models.PositiveIntegerField(default=1)
+    class Reason(models.TextChoices):
+        RULE = ""  # the stage's rules (or none matching) decided
+        TIE = "tie"  # no consensus to accept: sent to experts instead
+        EMPTY = "empty"
+        CONTRADICTS_VOTE = "contradicts_vote"  # the learned label overrides unanimous answers
+        CONSENSUS_CHANGED = "consensus_changed"  # a whole-stage run would change an accepted result
+
     action = models.CharField(max_length=16)  # accept | reject | send | send_back | hold
     target = models.ForeignKey(Stage, null=True, on_delete=models.SET_NULL, related_name="+")
     rule = models.IntegerField(null=True)  # index in the stage's rules; None: no rule matched
+    # Why the engine overrode the rules; a consensus change is a second decision on the same round.
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, default=Reason.RULE,
+                              db_default=Reason.RULE)
     decided_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["task", "round"], name="one_decision_per_task_round")]
+        constraints = [models.UniqueConstraint(fields=["task", "round", "reason"],
+                                               name="one_decision_per_task_round_reason")]
 
 
 class AuditEvent(models.Model):
@@ -326,7 +350,34 @@ class ConsensusRun(models.Model):
     class_priors = models.JSONField(default=dict)  # {field: {label: probability}}
     # {field: P(consensus right | features) fitted to experts' verdicts}, labeling/consensus/calibration.py
     calibration = models.JSONField(default=dict)
+    # {field: {"requested": stage method, "method": the one used, and for auto its "basis", "reason",
+    # "scores"}}: why each field's consensus is what it is.
+    selection = models.JSONField(default=dict, db_default={})
     error = models.TextField(blank=True)
+
+
+class ResultProposal(models.Model):
+    """A change a whole-stage run would make to a result the pipeline already accepted from a label
+    stage. Accepted results never flip silently: the item goes to expert review (or, with no review
+    stage, stays as it is and the proposal waits on the dashboard)."""
+
+    class State(models.TextChoices):
+        IN_REVIEW = "in_review"
+        UNROUTED = "unrouted"  # no review stage to send it to: an admin decides
+        RESOLVED = "resolved"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="result_proposals")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+")  # the label task accepted
+    run = models.ForeignKey(ConsensusRun, null=True, on_delete=models.SET_NULL, related_name="proposals")
+    previous = models.JSONField()  # {field: value} as accepted
+    proposed = models.JSONField()  # {field: value} the run concluded
+    previous_consensus = models.JSONField(default=dict)  # the consensus fields before the run
+    review_task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=16, choices=State.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "state"])]
 
 
 class WorkerEstimate(models.Model):

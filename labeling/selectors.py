@@ -5,16 +5,27 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Floor, Greatest, Least
+from django.db.models import CharField, Count, F, IntegerField, JSONField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Floor, Greatest, Least
 from django.utils import timezone
 
 from cardiocrowd.accounts.models import Project
 from cardiocrowd.imaging.geometry import geometry_from_metadata
 from cardiocrowd.imaging.models import Instance
 
-from .assignment import reviewed_label_task
-from .models import Answer, Assignment, Consensus, Item, LabelSchema, Stage, Task, WorkerQuality
+from .assignment import ACCEPT_REFUSED, reviewed_label_task, unacceptable_reason
+from .models import (
+    Answer,
+    Assignment,
+    Consensus,
+    ConsensusRun,
+    Item,
+    LabelSchema,
+    ResultProposal,
+    Stage,
+    Task,
+    WorkerQuality,
+)
 from .prelabels import prelabel
 from .schema import ImageGeometry
 from .stable import schema_version
@@ -130,8 +141,39 @@ def task_payload(assignment: Assignment, stage: Stage, dicomweb_base: str) -> di
         schema = reviewed_label_task(assignment.task).stage.schema
         payload["review"] = review_context(assignment.task)
         payload["verdicts"] = [Answer.Verdict.ACCEPT, Answer.Verdict.CORRECT, Answer.Verdict.REJECT]
+        payload["accept"] = accept_status(assignment.task)
+        proposal = review_proposal(assignment.task)
+        if proposal is not None:
+            payload["proposal"] = proposal
     payload["schema"] = {"name": schema.name, "version": schema.version, "definition": schema.definition}
     return payload
+
+
+# What the review screen says beside a consensus it may accept but should look at twice.
+ACCEPT_NOTES = {"contradicts_vote": "The learned label differs from what every worker answered."}
+
+
+def accept_status(task: Task) -> dict:
+    """Whether a reviewer may keep what the reviewed stage concluded: the server's rule (no tie, no
+    empty consensus is ever accepted), which the review screen shows rather than decides."""
+    consensus = Consensus.objects.filter(task=task.source_task).first()
+    reason = unacceptable_reason(consensus.fields if consensus else {})
+    allowed = reason not in ACCEPT_REFUSED
+    return {"allowed": allowed, "reason": reason,
+            "message": ACCEPT_NOTES.get(reason, "") if allowed else ACCEPT_REFUSED[reason]}
+
+
+def review_proposal(task: Task) -> dict | None:
+    """For an item a whole-stage run sent back to review: the accepted result and consensus beside
+    what the run concluded (the reviewed task's consensus now)."""
+    proposal = (ResultProposal.objects.filter(review_task=task, state=ResultProposal.State.IN_REVIEW)
+                .order_by("-pk").first())
+    if proposal is None:
+        return None
+    current = Consensus.objects.filter(task_id=proposal.task_id).first()
+    return {"id": proposal.pk, "run": proposal.run_id, "created_at": proposal.created_at,
+            "previous": proposal.previous, "proposed": proposal.proposed,
+            "previous_consensus": proposal.previous_consensus, "proposed_consensus": current.fields if current else {}}
 
 
 def review_context(task: Task) -> list[dict]:
@@ -187,7 +229,7 @@ def item_history(item: Item) -> dict:
                         for answer in sorted(task.answers.all(), key=lambda a: a.pk)],
             "consensus": _consensus_json(task),
             "routing": [{"round": decision.round, "action": decision.action, "rule": decision.rule,
-                         "target": decision.target.position if decision.target else None,
+                         "reason": decision.reason, "target": decision.target.position if decision.target else None,
                          "decided_at": decision.decided_at}
                         for decision in sorted(task.routing_decisions.all(), key=lambda d: d.round)],
             "gold": _gold_json(task),
@@ -247,10 +289,25 @@ def project_dashboard(project: Project, now: datetime | None = None) -> dict:
     project's items by status."""
     now = now or timezone.now()
     normal = Q(tasks__kind=Task.Kind.NORMAL)
+    # The last finished run and the open proposals ride along as subqueries: still one query for stages.
+    last_run = (ConsensusRun.objects.filter(stage=OuterRef("pk"), status=ConsensusRun.Status.SUCCEEDED)
+                .order_by("-pk"))
+    proposals = ResultProposal.objects.filter(task__stage=OuterRef("pk")).order_by().values("task__stage")
+
+    def open_proposals(state: str) -> Coalesce:
+        counted = proposals.filter(state=state).annotate(count=Count("pk")).values("count")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
     stages = list(project.stages.order_by("position").annotate(
         tasks_total=Count("tasks", filter=normal),
         tasks_open=Count("tasks", filter=normal & Q(tasks__state=Task.State.OPEN)),
-        tasks_complete=Count("tasks", filter=normal & Q(tasks__state=Task.State.COMPLETE))))
+        tasks_complete=Count("tasks", filter=normal & Q(tasks__state=Task.State.COMPLETE)),
+        last_run_id=Subquery(last_run.values("pk")[:1], output_field=IntegerField()),
+        last_run_method=Subquery(last_run.values("method")[:1], output_field=CharField()),
+        last_run_finished=Subquery(last_run.values("finished_at")[:1]),
+        last_run_selection=Subquery(last_run.values("selection")[:1], output_field=JSONField()),
+        proposals_in_review=open_proposals(ResultProposal.State.IN_REVIEW),
+        proposals_unrouted=open_proposals(ResultProposal.State.UNROUTED)))
     hourly: dict[int, list[int]] = {stage.pk: [0] * THROUGHPUT_HOURS for stage in stages}
     totals: dict[int, int] = dict.fromkeys(hourly, 0)
     with connection.cursor() as cursor:
@@ -284,5 +341,16 @@ def project_dashboard(project: Project, now: datetime | None = None) -> dict:
             "throughput": hourly[stage.pk], "confidence_histogram": histograms[stage.pk],
             "mean_confidence": (round(confidence_sums[stage.pk] / sum(histograms[stage.pk]), 4)
                                 if sum(histograms[stage.pk]) else None),
+            **(_consensus_summary(stage) if stage.kind == Stage.Kind.LABEL else {}),
         } for stage in stages],
     }
+
+
+def _consensus_summary(stage: Stage) -> dict:
+    """A label stage's consensus method, what its last run used per field and why (auto's evidence),
+    and the result changes runs proposed that experts have yet to settle."""
+    run = None if stage.last_run_id is None else {
+        "id": stage.last_run_id, "method": stage.last_run_method, "finished_at": stage.last_run_finished,
+        "fields": stage.last_run_selection or {}}
+    return {"consensus_method": stage.consensus_method, "last_run": run,
+            "proposals": {"in_review": stage.proposals_in_review, "unrouted": stage.proposals_unrouted}}

@@ -38,6 +38,9 @@ class StageInput(serializers.Serializer):
     show_prelabels = serializers.BooleanField(default=False)
     lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, default=600)
     routing = serializers.ListField(child=serializers.JSONField(), default=list)
+    consensus_method = serializers.ChoiceField(choices=Stage.ConsensusMethod.choices,
+                                               default=Stage.ConsensusMethod.AUTO,
+                                               help_text="How whole-stage runs aggregate categories (admins only)")
 
 
 class StageSettingsInput(serializers.Serializer):
@@ -52,6 +55,7 @@ class StageSettingsInput(serializers.Serializer):
     requires_qualification = serializers.BooleanField(required=False)
     show_prelabels = serializers.BooleanField(required=False)
     lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, required=False)
+    consensus_method = serializers.ChoiceField(choices=Stage.ConsensusMethod.choices, required=False)
 
     def validate(self, data: dict) -> dict:
         fixed = sorted(set(self.initial_data) & {"kind", "audience", "schema", "position"})
@@ -73,6 +77,13 @@ class StageOutput(serializers.ModelSerializer):
         fields = ["id", "name", "position", "kind", "audience", "schema", "schema_version", "redundancy",
                   "max_redundancy", "confidence_target", "gold_rate_min", "gold_rate_max", "requires_qualification",
                   "show_prelabels", "lease_seconds", "routing"]
+
+
+class StageAdminOutput(StageOutput):
+    """What admins see of a stage: the consensus settings crowd workers have no business with."""
+
+    class Meta(StageOutput.Meta):
+        fields = [*StageOutput.Meta.fields, "consensus_method"]
 
 
 class StageItemsInput(serializers.Serializer):

@@ -27,7 +27,8 @@ def release_expired_leases_task() -> int:
 
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3540, **RETRY_ON_TRANSIENT_ERRORS)
-def reestimate_stage_task(stage_id: int, method: str = "ds") -> None:
+def reestimate_stage_task(stage_id: int, method: str | None = None) -> None:
+    # None: the stage's own consensus method (Stage.consensus_method), read when the run starts.
     # Idempotent: writes in one transaction, and a retry first marks the run its failed try left "running" as failed.
     reestimate_stage(stage_id=stage_id, method=method)
 

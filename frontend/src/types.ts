@@ -55,7 +55,24 @@ export interface ReviewAnswer {
   note: string;
 }
 
-export interface ConsensusField { value: FieldValue; share?: number; votes?: number; calibrated?: number | null }
+/** `unanimous`: every worker gave this value and the learned label differs (the item came to review for it). */
+export interface ConsensusField {
+  value: FieldValue; share?: number; votes?: number; calibrated?: number | null; unanimous?: FieldValue;
+}
+
+/** Whether the reviewer may keep the consensus as it is; the server decides (no tie, no empty consensus). */
+export interface AcceptStatus { allowed: boolean; reason: "" | "tie" | "empty" | "contradicts_vote"; message: string }
+
+/** A whole-stage run would change this accepted item: what was accepted beside what the run concluded. */
+export interface ResultProposal {
+  id: number;
+  run: number | null;
+  created_at: string;
+  previous: AnswerValue;
+  proposed: AnswerValue;
+  previous_consensus: Record<string, ConsensusField>;
+  proposed_consensus: Record<string, ConsensusField>;
+}
 
 export interface StageOutcome {
   stage: { id: number; name: string; kind: string };
@@ -73,6 +90,8 @@ export interface TaskPayload {
   schema: { name: string; version: number; definition: Schema };
   review?: StageOutcome[];
   verdicts?: string[];
+  accept?: AcceptStatus;
+  proposal?: ResultProposal;
   prelabel?: AnswerValue | null;
 }
 
@@ -110,8 +129,11 @@ export interface Stage {
   show_prelabels: boolean;
   lease_seconds: number;
   routing: RoutingRule[];
+  consensus_method?: ConsensusMethod; // admins only
   [key: string]: unknown;
 }
+
+export type ConsensusMethod = "auto" | "ds" | "onecoin" | "glad" | "mace" | "mv";
 
 export type RoutingCondition =
   | "always"

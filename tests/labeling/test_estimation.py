@@ -9,7 +9,7 @@ from labeling.consensus.calibration import Calibration, describe_consensus
 from labeling.design import add_items_to_stage
 from labeling.estimation import reestimate_stage, stages_due
 from labeling.flow import aggregate_task
-from labeling.models import AuditEvent, Consensus, ConsensusRun, Item, Task, WorkerEstimate
+from labeling.models import AuditEvent, Consensus, ConsensusRun, Item, ResultProposal, Task, WorkerEstimate
 from labeling.quality import make_gold
 from tests.conftest import new_stage
 from tests.factories import UserFactory
@@ -55,7 +55,7 @@ def test_a_run_learns_who_to_trust_and_revises_consensus_and_results(project, cr
                   by_id=None)
     voted = Consensus.objects.get(task=tasks[items[3].pk]).fields["view"]["value"]  # truth A4C, votes PLAX
 
-    run = reestimate_stage(stage_id=stage.pk)
+    run = reestimate_stage(stage_id=stage.pk, method="ds")
 
     estimates = {e.worker.username: e for e in WorkerEstimate.objects.filter(stage=stage, field="view")}
     assert (run.status, run.method, run.answers) == ("succeeded", "dawid_skene", 36)
@@ -68,18 +68,19 @@ def test_a_run_learns_who_to_trust_and_revises_consensus_and_results(project, cr
     revised = Consensus.objects.get(task=tasks[items[3].pk])
     assert voted == "PLAX" and revised.fields["view"]["value"] == "A4C" and revised.method == "dawid_skene"
     item = Item.objects.get(pk=items[3].pk)
-    assert item.result["view"] == "A4C"
-    assert AuditEvent.objects.filter(action="result.revised", item=item).exists()
+    assert item.result["view"] == "PLAX"  # accepted: the change is proposed, never applied silently
+    assert ResultProposal.objects.get(item=item).proposed["view"] == "A4C"
+    assert AuditEvent.objects.filter(action="result.change_proposed", item=item).exists()
     assert run.revised > 0
 
 
 def test_a_second_run_on_the_same_answers_changes_nothing(project, crowd):
     stage = new_stage(project, redundancy=3)
     label_items(project, stage, crowd, 6)
-    reestimate_stage(stage_id=stage.pk)
+    reestimate_stage(stage_id=stage.pk, method="ds")
     before = list(Consensus.objects.filter(task__stage=stage).order_by("pk").values_list("fields", "confidence"))
 
-    again = reestimate_stage(stage_id=stage.pk)
+    again = reestimate_stage(stage_id=stage.pk, method="ds")
 
     assert again.revised == 0
     assert list(Consensus.objects.filter(task__stage=stage).order_by("pk").values_list("fields", "confidence")) \
@@ -93,7 +94,7 @@ def test_after_a_run_new_items_are_weighted_by_what_it_learned(project, crowd):
     tasks = {task.item_id: task for task in Task.objects.filter(stage=stage)}
     for index in range(3):
         make_gold(task=tasks[items[index].pk], value=answer(TRUTH[index]), explanation="", source="admin", by_id=None)
-    reestimate_stage(stage_id=stage.pk)
+    reestimate_stage(stage_id=stage.pk, method="ds")
 
     [new_item] = label_items(project, stage, crowd, 1, offset=0)  # truth A4C; the two mixed-up say PLAX
 
@@ -108,7 +109,7 @@ def test_stages_with_new_answers_are_due_and_an_interrupted_run_is_marked(projec
     assert [stage_id for stage_id, _ in stages_due()] == [stage.pk]
     stale = ConsensusRun.objects.create(stage=stage, method="dawid_skene")  # a worker died during it
 
-    reestimate_stage(stage_id=stage.pk)
+    reestimate_stage(stage_id=stage.pk, method="ds")
 
     stale.refresh_from_db()
     assert stale.status == "failed" and "interrupted" in stale.error
@@ -141,7 +142,7 @@ def test_a_run_learns_each_readers_bias_on_a_measurement(project):
         make_gold(task=Task.objects.get(stage=stage, item=items[number]), value={"lvef": truths[number]},
                   explanation="", source="admin", by_id=None)
 
-    run = reestimate_stage(stage_id=stage.pk)
+    run = reestimate_stage(stage_id=stage.pk, method="ds")
 
     learned = {e.worker.username: e.learned for e in WorkerEstimate.objects.filter(stage=stage, field="lvef")}
     assert run.method == "robust_measurement" and run.status == "succeeded"
@@ -169,7 +170,7 @@ def test_a_run_decides_each_option_of_a_multiple_choice_field(project):
                           value={"valves": ["MR", "TR"] if name == "c" else ["MR"]})
         aggregate_task(task_id=Task.objects.get(stage=stage, item=item).pk)
 
-    run = reestimate_stage(stage_id=stage.pk)
+    run = reestimate_stage(stage_id=stage.pk, method="ds")
 
     consensus = Consensus.objects.get(task__item=items[0])
     assert run.status == "succeeded" and consensus.fields["valves"]["value"] == ["MR"]
@@ -204,7 +205,7 @@ def test_a_run_calibrates_confidence_on_what_experts_confirmed_and_corrected(pro
     for item, truth in zip(items[:60], truths[:60], strict=True):  # experts know 60 of them
         make_gold(task=tasks[item.pk], value=answer(truth), explanation="", source="admin", by_id=None)
 
-    run = reestimate_stage(stage_id=stage.pk)
+    run = reestimate_stage(stage_id=stage.pk, method="ds")
 
     fitted = run.calibration["view"]
     assert fitted["features"] == ["log_odds_ds", "log_odds_mv", "log_answers"]
@@ -228,7 +229,7 @@ def test_after_a_calibrating_run_a_completing_task_is_routed_on_its_calibrated_c
     tasks = {task.item_id: task for task in Task.objects.filter(stage=stage)}
     for item, truth in zip(items, truths, strict=True):
         make_gold(task=tasks[item.pk], value=answer(truth), explanation="", source="admin", by_id=None)
-    run = reestimate_stage(stage_id=stage.pk)
+    run = reestimate_stage(stage_id=stage.pk, method="ds")
     stage.routing = [{"if": {"confidence_below": 0.99}, "then": "accept"}]  # any rule: it records the confidence
     stage.save(update_fields=["routing"])
 

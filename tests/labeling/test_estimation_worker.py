@@ -20,7 +20,7 @@ TASKS, WORKERS = 10_000, 20
 def answered_stage(project):
     """A stage of 10,000 completed tasks, three answers each from 20 workers, with a majority-vote
     consensus each: written set-based, in seconds."""
-    stage = new_stage(project, redundancy=3)
+    stage = new_stage(project, redundancy=3, consensus_method="ds")  # what the assertions below check
     study = Study.objects.create(project=project, study_uid="2.25.900", patient_pseudonym="CCKILL")
     workers = [UserFactory().pk for _ in range(WORKERS)]
     with connection.cursor() as cursor:

@@ -8,7 +8,8 @@ import { api } from "../api";
 import { useApi, useInterval, type Loaded } from "../common/hooks";
 import type { Stage } from "../types";
 import type {
-  AgreementFigure, FieldAgreement, MeasurementAgreement, ModelSpec, Project, ProjectDashboard, StageAgreement, StageDashboard, WorkerQuality,
+  AgreementFigure, ConsensusRunSummary, FieldAgreement, MeasurementAgreement, ModelSpec, Project, ProjectDashboard,
+  StageAgreement, StageDashboard, WorkerQuality,
 } from "./apiTypes";
 import { BarChart, BlandAltmanPlot, LineChart } from "./charts";
 import { binLabels, hourLabels, niceMax, percent, ticks } from "./chartGeometry";
@@ -125,7 +126,56 @@ function StagePanel({ stage }: { stage: StageDashboard }) {
               + `${stage.confidence_histogram.slice(0, 5).reduce((total, count) => total + count, 0)} below 0.5.`} />
         </>
       )}
+      {stage.kind === "label" && stage.consensus_method && <ConsensusMethodPanel stage={stage} />}
     </article>
+  );
+}
+
+const SCORE_COLUMNS: [string, string][] = [
+  ["held_out_log_likelihood", "held-out answers (log-lik.)"], ["known_accuracy", "known answers right"],
+  ["known_log_likelihood", "known answers (log-lik.)"],
+];
+
+function score(value: number | null | undefined): string {
+  return value === null || value === undefined ? "—" : value.toFixed(3);
+}
+
+/** Which method the last run used per field and, where the stage chooses automatically, why. */
+function ConsensusMethodPanel({ stage }: { stage: StageDashboard }) {
+  const run: ConsensusRunSummary | null = stage.last_run ?? null;
+  const proposals = stage.proposals ?? { in_review: 0, unrouted: 0 };
+  return (
+    <section aria-label={`Consensus method: ${stage.name}`} data-testid={`consensus-method-${stage.id}`}>
+      <h3>Consensus method</h3>
+      <p>Set to <strong>{stage.consensus_method}</strong>
+        {run ? <>; last run #{run.id}{run.finished_at ? ` (${formatDate(run.finished_at)})` : ""}: {run.method.replace(/_/g, " ")}</>
+          : <span className="muted">; no run yet</span>}</p>
+      {(proposals.in_review > 0 || proposals.unrouted > 0) && (
+        <p className={proposals.unrouted > 0 ? "notice bad" : "notice"} role="status">
+          {proposals.in_review} accepted result{proposals.in_review === 1 ? "" : "s"} a run would change, waiting for expert review
+          {proposals.unrouted > 0 && `; ${proposals.unrouted} with no review stage to go to: kept as accepted, decide by hand`}
+        </p>
+      )}
+      {run && Object.entries(run.fields).map(([field, selection]) => (
+        <div key={field}>
+          <p><strong>{field}</strong>: {selection.method}{selection.requested === "auto" ? " (chosen automatically)" : ""}
+            {selection.reason && <span className="muted"> — {selection.reason}</span>}</p>
+          {selection.scores && (
+            <table className="compact">
+              <thead><tr><th>Method</th>{SCORE_COLUMNS.map(([, label]) => <th key={label}>{label}</th>)}</tr></thead>
+              <tbody>
+                {Object.entries(selection.scores).map(([method, scores]) => (
+                  <tr key={method} className={method === selection.method ? "chosen" : undefined}>
+                    <th scope="row">{method}{method === selection.method ? " ✓" : ""}</th>
+                    {SCORE_COLUMNS.map(([key]) => <td key={key}>{score(scores[key])}</td>)}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      ))}
+    </section>
   );
 }
 

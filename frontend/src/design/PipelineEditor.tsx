@@ -5,7 +5,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, ApiError } from "../api";
 import { useApi } from "../common/hooks";
 import { optionsOf, SKIP_REASONS } from "../labeling/answers";
-import type { Field, Schema, Stage } from "../types";
+import type { ConsensusMethod, Field, Schema, Stage } from "../types";
 import type { ModelSpec, PipelineTemplate, SchemaVersion } from "./apiTypes";
 import { ErrorNotice, Loading, messageOf, Section, stageLabel, StatusNotice, useDesign } from "./parts";
 import {
@@ -16,8 +16,18 @@ import { move, parseNumber } from "./schemaModel";
 
 /** Stage settings as typed in the form. */
 type Settings = Record<(typeof NUMBER_SETTINGS)[number]["key"], string> & {
-  name: string; requires_qualification: boolean; show_prelabels: boolean;
+  name: string; requires_qualification: boolean; show_prelabels: boolean; consensus_method: ConsensusMethod;
 };
+
+/** How whole-stage runs aggregate the stage's categories, with one line each on when to pick it. */
+export const CONSENSUS_METHODS: { value: ConsensusMethod; label: string; help: string }[] = [
+  { value: "auto", label: "Automatic", help: "each run picks the method that best predicts held-out answers and known answers; the dashboard shows why" },
+  { value: "ds", label: "Dawid-Skene", help: "a full confusion matrix per worker: learns systematic mix-ups; needs many answers per worker" },
+  { value: "onecoin", label: "One-coin Dawid-Skene", help: "one accuracy per worker: steadier than Dawid-Skene with few answers per worker" },
+  { value: "glad", label: "GLAD", help: "worker skill and item difficulty: for sets where some images are much harder" },
+  { value: "mace", label: "MACE", help: "separates careful workers from spammers who answer at random" },
+  { value: "mv", label: "Majority vote", help: "every answer counts the same: simple and transparent, ignores who is reliable" },
+];
 
 const NUMBER_SETTINGS = [
   { key: "redundancy", label: "Answers per item (k)", hint: "independent answers each item gets", whole: true, labelOnly: false },
@@ -34,6 +44,7 @@ function settingsOf(stage: Stage): Settings {
     redundancy: String(stage.redundancy), max_redundancy: String(stage.max_redundancy),
     confidence_target: String(stage.confidence_target), gold_rate_min: String(stage.gold_rate_min),
     gold_rate_max: String(stage.gold_rate_max), lease_seconds: String(stage.lease_seconds),
+    consensus_method: stage.consensus_method ?? "auto",
   };
 }
 
@@ -54,6 +65,9 @@ function settingsChanges(stage: Stage, settings: Settings): { changes: Record<st
   }
   for (const key of ["requires_qualification", "show_prelabels"] as const) {
     if (stage.kind === "label" && settings[key] !== stage[key]) changes[key] = settings[key];
+  }
+  if (stage.kind === "label" && stage.consensus_method && settings.consensus_method !== stage.consensus_method) {
+    changes.consensus_method = settings.consensus_method;
   }
   return { changes, problems };
 }
@@ -143,7 +157,8 @@ function StageCard({ stage, stages, base, onSaved, models }: {
         {stage.confidence_target > 0 ? ` until ${stage.confidence_target} confidence` : ""}
         {stage.kind === "label" && stage.gold_rate_max > 0 ? ` · gold ${stage.gold_rate_min}–${stage.gold_rate_max}` : ""}
         {stage.requires_qualification ? " · qualification first" : ""}
-        {stage.kind === "label" && stage.show_prelabels ? " · model pre-labels shown" : ""} · {stage.routing.length} routing rule{stage.routing.length === 1 ? "" : "s"}
+        {stage.kind === "label" && stage.show_prelabels ? " · model pre-labels shown" : ""}
+        {stage.kind === "label" && stage.consensus_method ? ` · consensus ${CONSENSUS_METHODS.find((method) => method.value === stage.consensus_method)?.label ?? stage.consensus_method}` : ""} · {stage.routing.length} routing rule{stage.routing.length === 1 ? "" : "s"}
       </p>
       {open && (
         <div id={`stage-${stage.id}-body`} className="grid-2 stage-body">
@@ -207,6 +222,15 @@ function StageSettings({ stage, base, onSaved }: { stage: Stage; base: string; o
               {" "}Show model pre-labels
             </label>
             <span />
+            <label htmlFor={id("consensus_method")}>Consensus method</label>
+            <select id={id("consensus_method")} value={settings.consensus_method}
+              aria-describedby={id("consensus_method-help")}
+              onChange={(event) => setSettings({ ...settings, consensus_method: event.target.value as ConsensusMethod })}>
+              {CONSENSUS_METHODS.map((method) => <option key={method.value} value={method.value}>{method.label}</option>)}
+            </select>
+            <span id={id("consensus_method-help")} className="muted hint">
+              {CONSENSUS_METHODS.find((method) => method.value === settings.consensus_method)?.help}
+            </span>
           </>
         )}
       </div>

@@ -282,3 +282,51 @@ describe("the routing rule builder", () => {
     expect(calls.find((call) => call.method === "PUT")?.body).toEqual({ routing: [{ if: { model_agrees: false }, then: "one_more" }] });
   });
 });
+
+describe("the consensus method", () => {
+  it("is pinned per stage in the pipeline editor, with a line on what each method is for", async () => {
+    const calls = serve({ ...DESIGN_ROUTES,
+      "GET /api/projects/demo/stages/": () => [200, [{ ...CROWD_STAGE, consensus_method: "auto" }, REVIEW_STAGE]],
+      "GET /api/projects/demo/models/": () => [200, []],
+      "GET /api/pipeline-templates/": () => [200, []],
+      "PATCH /api/projects/demo/stages/7/": () => [200, { ...CROWD_STAGE, consensus_method: "mace" }],
+    });
+    design("/projects/demo/design/pipeline");
+
+    fireEvent.click(await screen.findByRole("button", { name: "Edit Crowd" }));
+    const select = screen.getByLabelText("Consensus method");
+    expect(screen.getByText(/each run picks the method/)).toBeTruthy();
+    fireEvent.change(select, { target: { value: "mace" } });
+    expect(screen.getByText(/spammers who answer at random/)).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Save settings" }));
+
+    await screen.findByText("Saved: consensus_method.");
+    expect(calls.find((call) => call.method === "PATCH")?.body).toEqual({ consensus_method: "mace" });
+  });
+
+  it("shows on the dashboard what the last run used per field and why auto chose it", async () => {
+    const stage = { id: 7, name: "Crowd", kind: "label", audience: "crowd", position: 1,
+      tasks: { total: 1, open: 0, complete: 1 }, answers: 2, answers_last_24h: 2, throughput: new Array(24).fill(0),
+      confidence_histogram: new Array(10).fill(0), mean_confidence: null, consensus_method: "auto",
+      last_run: { id: 12, method: "one_coin", finished_at: null, fields: { view: { requested: "auto", method: "onecoin",
+        basis: "held_out_likelihood", reason: "no known answers yet: onecoin predicted held-out answers best",
+        scores: { ds: { held_out_log_likelihood: -1.2, known_accuracy: null }, onecoin: { held_out_log_likelihood: -0.9, known_accuracy: null } } } } },
+      proposals: { in_review: 0, unrouted: 2 } };
+    serve({
+      "GET /api/projects/demo/": () => [200, PROJECT],
+      "GET /api/projects/demo/stages/": () => [200, [{ id: 7, position: 1, name: "Crowd" }]],
+      "GET /api/projects/demo/dashboard/": () => [200, { generated_at: "2026-01-01T00:00:00Z",
+        items: { total: 1, accepted: 1, rejected: 0, in_progress: 0 }, stages: [stage] }],
+      "GET /api/projects/demo/stages/7/agreement/": () => [200, { stage: { id: 7, name: "Crowd" }, items: 0, fields: {} }],
+      "GET /api/projects/demo/workers/": () => [200, []],
+      "GET /api/projects/demo/models/": () => [200, []],
+    });
+    design("/projects/demo/dashboard");
+
+    const panel = await screen.findByTestId("consensus-method-7");
+    expect(within(panel).getByText(/onecoin predicted held-out answers best/)).toBeTruthy();
+    expect(within(panel).getByRole("rowheader", { name: "onecoin ✓" })).toBeTruthy();
+    expect(within(panel).getByText("-0.900")).toBeTruthy();
+    expect(within(panel).getByRole("status").textContent).toContain("2 with no review stage to go to");
+  });
+});

@@ -1,6 +1,6 @@
 // Shapes of the admin endpoints the design screens use (the serializers in
 // cardiocrowd/accounts/serializers.py, cardiocrowd/imaging/, labeling/serializers.py, exports/).
-import type { Schema, Stage } from "../types";
+import type { ConsensusMethod, Schema, Stage } from "../types";
 
 export interface Project {
   slug: string;
@@ -125,7 +125,23 @@ export interface StageDashboard {
   throughput: number[];
   confidence_histogram: number[];
   mean_confidence: number | null;
+  // Label stages only: the consensus method, what the last run used per field and why, open proposals.
+  consensus_method?: ConsensusMethod;
+  last_run?: ConsensusRunSummary | null;
+  proposals?: { in_review: number; unrouted: number };
 }
+
+/** Per field of a run: the method asked for and used; with "auto", the basis, reason and scores per method. */
+export interface FieldSelection {
+  requested: string;
+  method: string;
+  basis?: "known_answers" | "held_out_likelihood";
+  reason?: string;
+  scores?: Record<string, Record<string, number | null>>;
+  options?: Record<string, FieldSelection | null>; // multiple choice: one choice per option
+}
+
+export interface ConsensusRunSummary { id: number; method: string; finished_at: string | null; fields: Record<string, FieldSelection> }
 
 export interface ProjectDashboard {
   generated_at: string;

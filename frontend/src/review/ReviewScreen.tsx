@@ -13,7 +13,7 @@ import {
 } from "../labeling/shapes";
 import { assignShortcuts, shortcutAction } from "../labeling/shortcuts";
 import { useHistory } from "../labeling/useHistory";
-import type { AnswerValue, StageOutcome, TaskPayload } from "../types";
+import type { AnswerValue, Field, ResultProposal, StageOutcome, TaskPayload } from "../types";
 import { Viewer, type ViewerHandle, type ViewerPosition, type ViewerTool } from "../viewer/Viewer";
 import { warmTask } from "../viewer/warm";
 import { AgreementPanel } from "./AgreementPanel";
@@ -61,6 +61,8 @@ export default function ReviewScreen() {
       .map(([key, field]) => [key, field.value]));
   }, [consensusLevel]);
   const defaultInstance = task?.instances[0]?.sop_instance_uid ?? "";
+  // The server's rule, shown here: a tie or an empty consensus cannot be kept, only corrected or rejected.
+  const canAccept = task?.accept?.allowed ?? true;
   const shortcuts = useMemo(() => assignShortcuts(schema), [schema]);
   const brush = useMemo(() => brushField(schema), [schema]);
 
@@ -119,7 +121,9 @@ export default function ReviewScreen() {
       await api(`/api/assignments/${task.assignment}/answer/`, { body });
       await takeNext();
     } catch (error) {
-      if (error instanceof ApiError && error.status === 400) {
+      if (error instanceof ApiError && error.status === 409) {
+        setProblems({ _: (error.body as { detail?: string }).detail ?? error.message });
+      } else if (error instanceof ApiError && error.status === 400) {
         const value = (error.body as { value?: Record<string, string[]> }).value;
         setProblems(value ? Object.fromEntries(Object.entries(value).map(([key, messages]) => [key, [messages].flat().join(" ")]))
           : { _: error.message });
@@ -176,7 +180,7 @@ export default function ReviewScreen() {
       if (key === "enter") { event.preventDefault(); submitCorrection(); return; }
       if (key === "escape") { setActiveField(null); return; }
     } else {
-      if (key === "a") { event.preventDefault(); void send({ verdict: "accept", note }); return; }
+      if (key === "a") { event.preventDefault(); if (canAccept) void send({ verdict: "accept", note }); return; }
       if (key === "c") { event.preventDefault(); startCorrection(); return; }
       if (key === "j") { event.preventDefault(); reject(); return; }
     }
@@ -270,6 +274,8 @@ export default function ReviewScreen() {
                         <td>{describeValue(field, consensus?.value)}
                           {consensus?.share !== undefined && <div className="muted">share {percent(consensus.share)}
                             {consensus.calibrated !== null && consensus.calibrated !== undefined && ` · P(right) ${percent(consensus.calibrated)}`}</div>}
+                          {consensus?.unanimous !== undefined && consensus.unanimous !== null &&
+                            <div className="problem">every worker answered {describeValue(field, consensus.unanimous)}</div>}
                         </td>
                       </tr>
                     );
@@ -280,6 +286,7 @@ export default function ReviewScreen() {
                 <p>Consensus confidence <strong data-testid="consensus-confidence">{percent(consensusLevel.consensus.confidence)}</strong>
                   <span className="muted"> ({consensusLevel.consensus.method.replace(/_/g, " ")})</span></p>
               )}
+              {task.proposal && <ProposalPanel proposal={task.proposal} fields={schema.fields} />}
               {levels.length > 1 && levels.slice(0, -1).map((level) => (
                 <p key={level.stage.id} className="muted">{level.stage.name}: {level.answers.map((answer) =>
                   `${answer.worker} ${answer.verdict || "answered"}${answer.note ? ` (“${answer.note}”)` : ""}`).join("; ")}</p>
@@ -299,11 +306,15 @@ export default function ReviewScreen() {
             <textarea id="review-note" rows={2} value={note} onChange={(event) => setNote(event.target.value)}
               placeholder="What you saw (required to reject)" />
             {problems.note && <p className="problem" role="alert">{problems.note}</p>}
+            {task.accept?.message && mode === "view" &&
+              <p id="accept-refused" className={canAccept ? "muted" : "problem"} data-testid="accept-status">{task.accept.message}</p>}
             {problems._ && <p className="problem" role="alert">{problems._}</p>}
             <div className="submit-bar">
               {mode === "view" ? (
                 <>
-                  <button type="button" className="primary" disabled={submitting} onClick={() => void send({ verdict: "accept", note })}>
+                  <button type="button" className="primary" disabled={submitting || !canAccept}
+                    aria-describedby={canAccept ? undefined : "accept-refused"}
+                    onClick={() => void send({ verdict: "accept", note })}>
                     <kbd>A</kbd> Accept</button>
                   <button type="button" disabled={submitting} onClick={startCorrection}><kbd>C</kbd> Correct…</button>
                   <button type="button" className="danger" disabled={submitting} onClick={reject}><kbd>J</kbd> Reject</button>
@@ -319,5 +330,32 @@ export default function ReviewScreen() {
         )}
       </aside>
     </div>
+  );
+}
+
+/** A consensus change a whole-stage run proposed for an accepted item: old and new side by side. */
+function ProposalPanel({ proposal, fields }: { proposal: ResultProposal; fields: Field[] }) {
+  const changed = fields.filter((field) =>
+    JSON.stringify(proposal.previous[field.key] ?? null) !== JSON.stringify(proposal.proposed[field.key] ?? null));
+  return (
+    <section aria-label="Proposed change" className="notice">
+      <h3>Consensus changed since this item was accepted</h3>
+      <p className="muted">Run {proposal.run ?? "—"} would change the accepted label; it stays as accepted until you decide.
+        Accept takes the new consensus; correct to keep or set another label.</p>
+      <table data-testid="proposal">
+        <thead><tr><th>Field</th><th>Accepted (old)</th><th>Proposed (new)</th></tr></thead>
+        <tbody>
+          {changed.map((field) => (
+            <tr key={field.key}>
+              <th scope="row">{field.label ?? field.key}</th>
+              <td>{describeValue(field, proposal.previous[field.key])}
+                <div className="muted">share {percent(proposal.previous_consensus[field.key]?.share)}</div></td>
+              <td>{describeValue(field, proposal.proposed[field.key])}
+                <div className="muted">share {percent(proposal.proposed_consensus[field.key]?.share)}</div></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
