@@ -2,7 +2,11 @@
 speed on a synthetic million answers, and expert routing by calibrated consensus confidence.
 
     python tests/benchmarks/bench_consensus.py [--datasets snow_rte ...] [--no-reference] [--repeats 3]
-                                               [--routing-only]
+                                               [--routing-only] [--sparse-only] [--sparse-reference]
+
+`sparse`: every method and crowd-kit's on the sparse real-derived sets (tests/consensus/sparse_crowds.py,
+5 % gold; crowd-kit's figures recorded unless --sparse-reference); `auto`: what auto chose on each set,
+why, and its distance to crowd-kit's best method and to majority vote.
 
 Timing: ours is the median of --repeats runs after one warm-up, from the raw id columns (encode
 included); crowd-kit is one run on a pandas frame built beforehand, after a warm-up on a small
@@ -31,7 +35,13 @@ if str(REPOSITORY) not in sys.path:
 from labeling.consensus.calibration import FEATURE_METHODS  # noqa: E402
 from labeling.consensus.categorical import METHODS, Answers, encode  # noqa: E402
 from tests.consensus.test_calibration import routing_curve  # noqa: E402
-from tests.consensus.test_categorical import CATEGORICAL_SETS, read_crowd_set, tie_aware_accuracy  # noqa: E402
+from tests.consensus.sparse_crowds import sparse_crowd, sparse_set_names  # noqa: E402
+from tests.consensus.test_categorical import (  # noqa: E402
+    CATEGORICAL_SETS,
+    REFERENCE_METHODS,
+    read_crowd_set,
+    tie_aware_accuracy,
+)
 
 ROUTING_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1 - 1e-6, 1 - 1e-8, 1 - 1e-10]
 ROUTING_BATCH_SHARE, ROUTING_BATCHES = 0.05, 10
@@ -87,14 +97,16 @@ def bench_datasets(names: list[str], *, repeats: int, reference: bool) -> dict:
         frame = pd.DataFrame({"task": items, "worker": workers, "label": labels})
         figures[name] = {}
         for method in METHODS:
-            answers, result, seconds = time_ours(method, (items, workers, labels), repeats)
+            answers, result, seconds = time_ours(method, (items, workers, labels), repeats if method != "auto" else 1)
             entry = {
                 "accuracy": round(tie_aware_accuracy(result.posteriors, answers.classes.tolist(),
                                                      answers.item_ids.tolist(), gold), 4),
                 "accuracy_hard": round(hard_accuracy(answers.classes[result.labels].tolist(),
                                                      answers.item_ids.tolist(), gold), 4),
                 "seconds": round(seconds, 4), "iterations": result.iterations, "converged": result.converged}
-            if reference:
+            if result.selection is not None:
+                entry["chose"], entry["reason"] = result.selection["method"], result.selection["reason"]
+            if reference and method in REFERENCE_METHODS:
                 probabilities, reference_seconds = time_reference(method, frame)
                 columns = list(probabilities.columns)
                 entry.update({
@@ -156,9 +168,9 @@ def bench_synthetic(arguments: argparse.Namespace) -> dict:
 
     figures: dict = {"answers": len(items), "items": arguments.items, "workers": arguments.workers,
                      "classes": arguments.classes}
-    for method in ("mv", "ds", "onecoin", "mace"):
+    for method in ("mv", "ds", "ds_eb", "onecoin", "mace", "auto"):
         entry = ours(method)
-        if arguments.reference:
+        if arguments.reference and method in REFERENCE_METHODS:
             entry.update(reference(method))
             entry["speedup"] = round(entry["reference_seconds"] / entry["seconds"], 1)
         if method == "mace":
@@ -195,6 +207,59 @@ def bench_synthetic(arguments: argparse.Namespace) -> dict:
     figures["glad"] = entry
     log(f"synthetic glad: {entry}")
     return figures
+
+
+def bench_sparse(*, reference: bool) -> dict:
+    """Each method (auto included, with 5 % of the items as gold) and crowd-kit's namesakes (no gold) on the
+    sparse real-derived sets: tie-aware accuracy over the items that are not gold, and what auto chose."""
+    import pandas as pd
+
+    recorded = json.loads((REPOSITORY / "tests" / "consensus" / "sparse_crowdkit_reference.json").read_text())
+    figures: dict = {}
+    for name in sparse_set_names():
+        crowd = sparse_crowd(name)
+        answers = encode(crowd.items, crowd.workers, crowd.labels, gold=crowd.gold)
+        entry: dict = {"shape": crowd.describe(), "ours": {}, "crowdkit": {}}
+        for method in METHODS:
+            started = time.perf_counter()
+            result = METHODS[method](answers)
+            entry["ours"][method] = round(tie_aware_accuracy(result.posteriors, answers.classes.tolist(),
+                                                             answers.item_ids.tolist(), crowd.evaluated), 4)
+            if method == "auto":
+                entry["auto_seconds"] = round(time.perf_counter() - started, 2)
+                entry["auto_chose"], entry["auto_reason"] = result.selection["method"], result.selection["reason"]
+        frame = pd.DataFrame({"task": crowd.items, "worker": crowd.workers, "label": crowd.labels})
+        for method in REFERENCE_METHODS:
+            if reference:
+                probabilities, _ = time_reference(method, frame)
+                entry["crowdkit"][method] = round(tie_aware_accuracy(
+                    probabilities.to_numpy(), list(probabilities.columns), list(probabilities.index),
+                    crowd.evaluated), 4)
+            else:
+                entry["crowdkit"][method] = recorded[name][method]
+        entry["crowdkit_source"] = "live" if reference else "recorded (sparse_crowdkit_reference.json)"
+        best = max(entry["crowdkit"], key=entry["crowdkit"].get)
+        entry["crowdkit_best"] = {"method": best, "accuracy": entry["crowdkit"][best]}
+        entry["auto_minus_crowdkit_best_points"] = round(100 * (entry["ours"]["auto"] - entry["crowdkit"][best]), 2)
+        entry["auto_minus_mv_points"] = round(100 * (entry["ours"]["auto"] - entry["ours"]["mv"]), 2)
+        figures[name] = entry
+        log(f"sparse {name}: {entry}")
+    return figures
+
+
+def auto_summary(sparse: dict, datasets: dict) -> dict:
+    """What auto chose on every set and why, and how it stands against crowd-kit's best and MV."""
+    return {
+        "sparse": {name: {"chose": entry["auto_chose"], "reason": entry["auto_reason"],
+                          "minus_crowdkit_best_points": entry["auto_minus_crowdkit_best_points"],
+                          "minus_mv_points": entry["auto_minus_mv_points"]} for name, entry in sparse.items()},
+        "sparse_sets_within_half_a_point_of_crowdkit_best": sum(
+            entry["auto_minus_crowdkit_best_points"] >= -0.5 for entry in sparse.values()),
+        "sparse_sets_at_least_mv": sum(entry["auto_minus_mv_points"] >= 0 for entry in sparse.values()),
+        "sparse_sets": len(sparse),
+        "full": {name: {"chose": entry["auto"].get("chose"), "accuracy": entry["auto"]["accuracy"]}
+                 for name, entry in datasets.items() if "auto" in entry},
+    }
 
 
 def bench_routing(names: list[str], *, method: str) -> dict:
@@ -275,16 +340,26 @@ def main() -> None:
     parser.add_argument("--routing-method", default="ds", choices=sorted(METHODS))
     parser.add_argument("--no-staple", dest="staple", action="store_false")
     parser.add_argument("--routing-only", action="store_true", help="only the expert routing simulation")
+    parser.add_argument("--sparse-only", action="store_true", help="only the sparse sets and auto's choices")
+    parser.add_argument("--sparse-reference", action="store_true",
+                        help="run crowd-kit live on the sparse sets (about 40 minutes) instead of its recorded figures")
     arguments = parser.parse_args()
     if arguments.routing_only:
         print(json.dumps({"routing_method": arguments.routing_method,
                           **bench_routing(arguments.datasets, method=arguments.routing_method)}))
         return
 
+    sparse = bench_sparse(reference=arguments.sparse_reference)
+    if arguments.sparse_only:
+        print(json.dumps({"sparse": sparse, "auto": auto_summary(sparse, {})}))
+        return
+    datasets = bench_datasets(arguments.datasets, repeats=arguments.repeats, reference=arguments.reference)
     result: dict = {
         "timing": f"ours: median of {arguments.repeats} runs after a warm-up, encode included; "
                   "crowd-kit: one run after a warm-up",
-        "datasets": bench_datasets(arguments.datasets, repeats=arguments.repeats, reference=arguments.reference),
+        "datasets": datasets,
+        "sparse": sparse,
+        "auto": auto_summary(sparse, datasets),
         "synthetic_1m": bench_synthetic(arguments),
         "routing_method": arguments.routing_method,
         "routing_thresholds": ROUTING_THRESHOLDS,
