@@ -132,8 +132,8 @@ function StagePanel({ stage }: { stage: StageDashboard }) {
 }
 
 const SCORE_COLUMNS: [string, string][] = [
-  ["held_out_log_likelihood", "held-out answers (log-lik.)"], ["known_accuracy", "known answers right"],
-  ["known_log_likelihood", "known answers (log-lik.)"],
+  ["known_items", "known items"], ["known_accuracy", "known items right (cross-validated)"],
+  ["known_log_likelihood", "log-probability of the known label"],
 ];
 
 function score(value: number | null | undefined): string {

@@ -21,7 +21,7 @@ type Settings = Record<(typeof NUMBER_SETTINGS)[number]["key"], string> & {
 
 /** How whole-stage runs aggregate the stage's categories, with one line each on when to pick it. */
 export const CONSENSUS_METHODS: { value: ConsensusMethod; label: string; help: string }[] = [
-  { value: "auto", label: "Automatic", help: "each run picks the method that best predicts held-out answers and known answers; the dashboard shows why" },
+  { value: "auto", label: "Automatic", help: "each run picks the method the crowd's size supports (Dawid-Skene for workers with many answers, MACE for a sparse crowd) unless the known answers show another is significantly better; the dashboard shows why" },
   { value: "ds", label: "Dawid-Skene", help: "a full confusion matrix per worker: learns systematic mix-ups; needs many answers per worker" },
   { value: "onecoin", label: "One-coin Dawid-Skene", help: "one accuracy per worker: steadier than Dawid-Skene with few answers per worker" },
   { value: "glad", label: "GLAD", help: "worker skill and item difficulty: for sets where some images are much harder" },

@@ -309,8 +309,8 @@ describe("the consensus method", () => {
       tasks: { total: 1, open: 0, complete: 1 }, answers: 2, answers_last_24h: 2, throughput: new Array(24).fill(0),
       confidence_histogram: new Array(10).fill(0), mean_confidence: null, consensus_method: "auto",
       last_run: { id: 12, method: "one_coin", finished_at: null, fields: { view: { requested: "auto", method: "onecoin",
-        basis: "held_out_likelihood", reason: "no known answers yet: onecoin predicted held-out answers best",
-        scores: { ds: { held_out_log_likelihood: -1.2, known_accuracy: null }, onecoin: { held_out_log_likelihood: -0.9, known_accuracy: null } } } } },
+        basis: "answers_per_worker", reason: "onecoin by default: the typical answer's worker gave 3 answers",
+        scores: { ds: { known_items: 0, known_accuracy: null }, onecoin: { known_items: 0, known_accuracy: null } } } } },
       proposals: { in_review: 0, unrouted: 2 } };
     serve({
       "GET /api/projects/demo/": () => [200, PROJECT],
@@ -324,7 +324,7 @@ describe("the consensus method", () => {
     design("/projects/demo/dashboard");
 
     const panel = await screen.findByTestId("consensus-method-7");
-    expect(within(panel).getByText(/onecoin predicted held-out answers best/)).toBeTruthy();
+    expect(within(panel).getByText(/onecoin by default: the typical answer's worker gave 3 answers/)).toBeTruthy();
     expect(within(panel).getByRole("rowheader", { name: "onecoin ✓" })).toBeTruthy();
     expect(within(panel).getByText("-0.900")).toBeTruthy();
     expect(within(panel).getByRole("status").textContent).toContain("2 with no review stage to go to");

@@ -135,7 +135,7 @@ export interface StageDashboard {
 export interface FieldSelection {
   requested: string;
   method: string;
-  basis?: "known_answers" | "held_out_likelihood";
+  basis?: "known_answers" | "answers_per_worker";
   reason?: string;
   scores?: Record<string, Record<string, number | null>>;
   options?: Record<string, FieldSelection | null>; // multiple choice: one choice per option
