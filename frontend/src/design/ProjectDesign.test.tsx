@@ -310,7 +310,7 @@ describe("the consensus method", () => {
       confidence_histogram: new Array(10).fill(0), mean_confidence: null, consensus_method: "auto",
       last_run: { id: 12, method: "one_coin", finished_at: null, fields: { view: { requested: "auto", method: "onecoin",
         basis: "answers_per_worker", reason: "onecoin by default: the typical answer's worker gave 3 answers",
-        scores: { ds: { known_items: 0, known_accuracy: null }, onecoin: { known_items: 0, known_accuracy: null } } } } },
+        scores: { ds: { known_items: 12, known_accuracy: 0.75 }, onecoin: { known_items: 12, known_accuracy: 0.9 } } } } },
       proposals: { in_review: 0, unrouted: 2 } };
     serve({
       "GET /api/projects/demo/": () => [200, PROJECT],
@@ -326,7 +326,7 @@ describe("the consensus method", () => {
     const panel = await screen.findByTestId("consensus-method-7");
     expect(within(panel).getByText(/onecoin by default: the typical answer's worker gave 3 answers/)).toBeTruthy();
     expect(within(panel).getByRole("rowheader", { name: "onecoin ✓" })).toBeTruthy();
-    expect(within(panel).getByText("-0.900")).toBeTruthy();
+    expect(within(panel).getByText("0.900")).toBeTruthy();
     expect(within(panel).getByRole("status").textContent).toContain("2 with no review stage to go to");
   });
 });
