@@ -137,7 +137,8 @@ const SCORE_COLUMNS: [string, string][] = [
 ];
 
 function score(value: number | null | undefined): string {
-  return value === null || value === undefined ? "—" : value.toFixed(3);
+  if (value === null || value === undefined) return "—";
+  return Number.isInteger(value) ? String(value) : value.toFixed(3);
 }
 
 /** Which method the last run used per field and, where the stage chooses automatically, why. */
