@@ -22,7 +22,6 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from . import audit
 from .consensus.calibration import Calibration, describe_consensus, feature_names, fit_calibration
 from .consensus.categorical import METHODS, aggregate_multilabel, ds_posteriors
 from .consensus.categorical_base import Answers, encode, vote_counts

@@ -38,8 +38,8 @@ from .glad import glad
 from .mace import mace
 from .selection import auto
 
-__all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "auto", "ds", "ds_eb",
-           "ds_posteriors", "encode", "item_consensus", "mace", "glad", "mv", "onecoin"]
+__all__ = ["METHODS", "Answers", "MultiLabelResult", "Result", "aggregate", "aggregate_multilabel", "auto", "ds",
+           "ds_eb", "ds_posteriors", "encode", "item_consensus", "mace", "glad", "mv", "onecoin"]
 
 # How many answers' worth of the crowd-wide accuracy every worker starts with (majority vote and
 # one-coin). Three answers that all agree with the majority then move a worker only part of the way
@@ -67,23 +67,10 @@ def ds(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERA
     """Dawid-Skene: one full confusion matrix per worker, fitted by EM. Every confusion cell gets
     `pseudo_count` pseudo-answers (a symmetric Dirichlet), so a worker starts out as a coin toss and
     earns weight with evidence."""
-    k, n_workers = answers.n_classes, answers.n_workers
-    by_item = _item_by_cell_matrix(answers)
-    by_cell = by_item.T  # a CSC view: no second copy, and scipy multiplies it as fast
+    def smooth(counts: np.ndarray) -> np.ndarray:
+        return counts + pseudo_count
 
-    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
-        counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
-        smoothed = counts + pseudo_count + PROBABILITY_FLOOR
-        confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
-        class_prior = estimate_class_prior(posteriors)
-        posteriors, evidence = e_step(_ds_log_scores(by_item, confusion, class_prior), answers.gold)
-        return posteriors, (confusion, class_prior), evidence
-
-    posteriors, (confusion, class_prior), iterations, converged = iterate(
-        update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
-        tolerance=tolerance)
-    reliability = np.einsum("c,wcc->w", class_prior, confusion)
-    return Result("ds", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+    return _dawid_skene(answers, "ds", smooth, max_iterations=max_iterations, tolerance=tolerance)
 
 
 def ds_eb(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOLERANCE) -> Result:
@@ -92,16 +79,13 @@ def ds_eb(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOL
     data (the Dirichlet-multinomial marginal likelihood of every worker's counts). A worker with three
     answers is mostly the typical worker; one with hundreds is mostly themself. Best of the DS family on
     sparse crowds; on dense crowds with many spammers the pooled row lends them competence (CATEGORICAL.md)."""
-    k, n_workers = answers.n_classes, answers.n_workers
-    by_item = _item_by_cell_matrix(answers)
-    by_cell = by_item.T  # a CSC view: no second copy, and scipy multiplies it as fast
+    k = answers.n_classes
     strength = np.full(k, float(k))  # warm start of the fitted strengths, one per true class
     pairs = np.unique(answers.workers * k + answers.labels)
     answered = (pairs // k, pairs % k)
 
-    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
+    def smooth(counts: np.ndarray) -> np.ndarray:
         nonlocal strength
-        counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
         # The pooled rows themselves are shrunk (k pseudo-answers, as Laplace's prior) towards the crowd's
         # symmetric typical worker: a class with (almost) no items must not take a pooled row copied
         # from the answers to the other classes, or it would explain every item equally well.
@@ -110,7 +94,22 @@ def ds_eb(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOL
         pooled = totals + k * typical
         pooled /= pooled.sum(axis=1, keepdims=True)
         strength = fit_prior_strength(counts, pooled, strength, answered=answered)
-        smoothed = counts + strength[None, :, None] * pooled[None] + PROBABILITY_FLOOR
+        return counts + strength[None, :, None] * pooled[None]
+
+    return _dawid_skene(answers, "ds_eb", smooth, max_iterations=max_iterations, tolerance=tolerance)
+
+
+def _dawid_skene(answers: Answers, name: str, smooth: Callable[[np.ndarray], np.ndarray], *, max_iterations: int,
+                 tolerance: float) -> Result:
+    """The Dawid-Skene EM loop; `smooth` turns each round's expected counts (worker × true × answered)
+    into the counts the confusion rows are normalized from, i.e. applies the prior."""
+    k, n_workers = answers.n_classes, answers.n_workers
+    by_item = _item_by_cell_matrix(answers)
+    by_cell = by_item.T  # a CSC view: no second copy, and scipy multiplies it as fast
+
+    def update(posteriors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
+        counts = np.asarray(by_cell @ posteriors).reshape(n_workers, k, k).transpose(0, 2, 1)  # worker, true, answered
+        smoothed = smooth(counts) + PROBABILITY_FLOOR
         confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
         class_prior = estimate_class_prior(posteriors)
         posteriors, evidence = e_step(_ds_log_scores(by_item, confusion, class_prior), answers.gold)
@@ -120,7 +119,7 @@ def ds_eb(answers: Answers, *, max_iterations: int = 100, tolerance: float = TOL
         update, majority_posteriors(answers), n_answers=answers.n_answers, max_iterations=max_iterations,
         tolerance=tolerance)
     reliability = np.einsum("c,wcc->w", class_prior, confusion)
-    return Result("ds_eb", posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
+    return Result(name, posteriors, reliability, class_prior, iterations, converged, confusion=confusion)
 
 
 def _symmetric_confusion(accuracy: float, k: int) -> np.ndarray:

@@ -81,7 +81,7 @@ def fuse_outlines(given: list[dict], images: Mapping[str, Grid]) -> tuple[dict, 
     sensitivity: list[float | None] = [None] * len(given)
     specificity: list[float | None] = [None] * len(given)
     fused = []
-    for (instance, frame), indices in groups.items():
+    for (instance, _frame), indices in groups.items():
         outlines = [given[index]["points"] for index in indices]
         image = images.get(instance) if instance is not None else None
         rows, columns = (image.rows, image.columns) if image is not None else outline_grid(outlines)

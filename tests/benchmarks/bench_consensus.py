@@ -34,8 +34,8 @@ if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 from labeling.consensus.calibration import FEATURE_METHODS  # noqa: E402
 from labeling.consensus.categorical import METHODS, Answers, encode  # noqa: E402
-from tests.consensus.test_calibration import routing_curve  # noqa: E402
 from tests.consensus.sparse_crowds import sparse_crowd, sparse_set_names  # noqa: E402
+from tests.consensus.test_calibration import routing_curve  # noqa: E402
 from tests.consensus.test_categorical import (  # noqa: E402
     CATEGORICAL_SETS,
     REFERENCE_METHODS,

@@ -19,18 +19,13 @@ How a set is derived (seeded, so every run and every machine sees the same set):
 """
 from __future__ import annotations
 
-import csv
-import json
-import os
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-SHARED_DATA = Path(os.environ.get("CARDIOCROWD_SHARED_DATA", REPOSITORY.parent / "shared" / "data"))
-CROWD = SHARED_DATA / "crowd"
+from tests.consensus.test_categorical import CATEGORICAL_SETS, read_crowd_set
+
 MAX_ANSWERS_PER_ITEM = 7
 MAX_ANSWERS_PER_PSEUDO_WORKER = 3
 SPLIT_SHARE = 0.85
@@ -64,21 +59,8 @@ class SparseCrowd:
                 "answers_per_item_mean": round(float(per_item.mean()), 2), "gold": len(self.gold)}
 
 
-def categorical_set_names() -> list[str]:
-    return sorted(folder.name for folder in CROWD.glob("*/") if (folder / "meta.json").is_file()
-                  and not json.loads((folder / "meta.json").read_text())["kind"].startswith("numeric"))
-
-
 def sparse_set_names() -> list[str]:
-    return [*categorical_set_names(), UNION_NAME]
-
-
-def read_set(name: str) -> tuple[list[str], list[str], list[str], dict[str, str]]:
-    with open(CROWD / name / "answers.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    with open(CROWD / name / "gold.csv", newline="") as handle:
-        truth = {row["item"]: row["label"] for row in csv.DictReader(handle)}
-    return [row["item"] for row in rows], [row["worker"] for row in rows], [row["label"] for row in rows], truth
+    return [*CATEGORICAL_SETS, UNION_NAME]
 
 
 @cache
@@ -87,13 +69,13 @@ def sparse_crowd(name: str) -> SparseCrowd:
     if name == UNION_NAME:
         items, workers, labels, truth = [], [], [], {}
         for source in UNION_SETS:
-            source_items, source_workers, source_labels, source_truth = read_set(source)
+            source_items, source_workers, source_labels, source_truth = read_crowd_set(source)
             items += [f"{source}/{item}" for item in source_items]
             workers += [f"{source}/{worker}" for worker in source_workers]
             labels += [f"{source}/{label}" for label in source_labels]
             truth.update({f"{source}/{item}": f"{source}/{label}" for item, label in source_truth.items()})
     else:
-        items, workers, labels, truth = read_set(name)
+        items, workers, labels, truth = read_crowd_set(name)
     random = np.random.default_rng([SEED, sum(map(ord, name))])
     items, workers, labels = _thin_items(random, items, workers, labels)
     workers = _split_workers(random, workers)

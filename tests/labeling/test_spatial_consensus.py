@@ -10,8 +10,8 @@ from labeling.design import StageDesign, add_items_to_stage, append_stage, save_
 from labeling.estimation import reestimate_stage
 from labeling.flow import aggregate_task
 from labeling.models import Consensus, ConsensusRun, Item, Stage, Task, WorkerEstimate
-from labeling.selectors import ItemImages
 from labeling.observer_agreement import stage_agreement
+from labeling.selectors import ItemImages
 from labeling.spatial_estimation import learn_calipers
 from tests.conftest import SUNNYBROOK_PATIENT
 from tests.factories import UserFactory
@@ -157,7 +157,8 @@ def test_the_report_compares_the_crowd_consensus_with_each_expert_for_shapes_lan
     marks = {"frame": 1, "instance": "2.25.1", "points": [[10, 10], [50, 50]]}
     moved = {**marks, "points": [[13, 14], [50, 50]]}
     crowd = [(1, "w1", {"lv": outline, "hinges": marks, "n": 10.0}),
-             (1, "w2", {"lv": outline, "hinges": marks, "n": 12.0}), (2, "w1", {"n": 20.0}), (2, "w2", {"n": 21.0}), (3, "w1", {"n": 30.0}), (3, "w2", {"n": 33.0})]
+             (1, "w2", {"lv": outline, "hinges": marks, "n": 12.0}), (2, "w1", {"n": 20.0}), (2, "w2", {"n": 21.0}),
+             (3, "w1", {"n": 30.0}), (3, "w2", {"n": 33.0})]
     experts = [(1, "e1", {"lv": wider, "hinges": moved, "n": 10.0}), (2, "e1", {"n": 22.0}), (3, "e1", {"n": 30.0})]
     consensus = {1: {"lv": {"value": outline}, "hinges": {"value": marks}}}
 
