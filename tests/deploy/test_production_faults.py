@@ -267,6 +267,11 @@ def test_killed_worker_and_restarted_connection_pool_lose_and_double_nothing(pla
         Counter({task.pk: 1 for task in tasks})
     assert Counter(AuditEvent.objects.filter(action="routing.decided", stage_id=stage.pk)
                    .values_list("task_id", flat=True)) == Counter({task.pk: 1 for task in tasks})
-    assert set(Item.objects.filter(project=stage.project).values_list("status", flat=True)) == {"accepted"}
+    # Two workers who disagree leave a tie, which is no label: held (this pipeline has no review stage),
+    # never accepted. Every other item is accepted.
+    tied = {consensus.task.item_id for consensus in Consensus.objects.filter(task__stage=stage).select_related("task")
+            if consensus.fields["view"]["value"] is None}
+    statuses = dict(Item.objects.filter(project=stage.project).values_list("pk", "status"))
+    assert statuses == {pk: "in_progress" if pk in tied else "accepted" for pk in statuses}
     print(f"\nround with faults: {ITEMS * REDUNDANCY} answers ({answered_before} before the faults), "
           f"{len(terminated)} connections terminated, {elapsed:.1f} s")
