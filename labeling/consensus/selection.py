@@ -53,11 +53,14 @@ def choose(answers: Answers, candidates: Sequence[str], *, seed: int = SEED) -> 
     reason in words, the default and why, and each candidate's cross-validated known-answer scores."""
     typical = typical_answers_per_worker(answers)
     needed = ANSWERS_PER_PARAMETER * answers.n_classes * (answers.n_classes - 1)
-    default = "ds" if typical >= needed else "mace_uniform"
+    if answers.n_classes <= 1:  # one label in sight: every method returns it
+        default, why = "mv", "only one label has been given, so every method agrees"
+    else:
+        default = "ds" if typical >= needed else "mace_uniform"
+        why = (f"the typical answer's worker gave {typical:g} answer{'' if typical == 1 else 's'}; a full "
+               f"confusion matrix needs {needed} ({ANSWERS_PER_PARAMETER} per parameter)")
     if default not in candidates:
         default = candidates[0]
-    why = (f"the typical answer's worker gave {typical:g} answers; a full confusion matrix needs "
-           f"{needed} ({ANSWERS_PER_PARAMETER} per parameter)")
     sample = _subsample(answers, np.random.default_rng(seed))
     scores, right = {}, {}
     for method in candidates:

@@ -161,7 +161,7 @@ function ConsensusMethodPanel({ stage }: { stage: StageDashboard }) {
         <div key={field}>
           <p><strong>{field}</strong>: {selection.method}{selection.requested === "auto" ? " (chosen automatically)" : ""}
             {selection.reason && <span className="muted"> — {selection.reason}</span>}</p>
-          {selection.scores && (
+          {selection.scores && Object.values(selection.scores).some((scores) => (scores.known_items ?? 0) > 0) && (
             <table className="compact">
               <thead><tr><th>Method</th>{SCORE_COLUMNS.map(([, label]) => <th key={label}>{label}</th>)}</tr></thead>
               <tbody>
