@@ -31,6 +31,8 @@ from .consensus.voting import CATEGORICAL_KINDS
 from .models import Answer, Consensus, ConsensusRun, GoldAnswer, Item, Stage, Task, WorkerEstimate
 from .spatial_estimation import run_method, spatial_learners
 
+# Posteriors this close count as tied.
+TIE_TOLERANCE = 1e-9
 METHOD_NAMES = {"ds": "dawid_skene", "ds_eb": "dawid_skene_eb", "onecoin": "one_coin", "glad": "glad", "mace": "mace",
                 "mace_uniform": "mace_uniform", "mv": "majority_vote", "auto": "auto"}
 
@@ -182,10 +184,13 @@ def _learn_categories(stage: Stage, field: str, given: list, known: dict, method
             learned={"labels": classes, "matrix": np.round(confusions[index], 6).tolist()}))
     calibration, calibrated = _calibrate(answers, confusions, result.class_prior, checked)
     hard, confidence = result.labels, result.confidence  # computed once: both are whole-array properties
+    # A posterior tied between classes is no label (as the vote's tie): experts decide, never a tie rule.
+    tied = (result.posteriors >= confidence[:, None] - TIE_TOLERANCE).sum(axis=1) > 1
     posteriors = np.round(result.posteriors, 4)
     # The posterior over every class is kept beside the hard label it was taken from, so an export's
     # soft labels are this same consensus (never a re-count of the raw votes, which may disagree).
-    updates = {(task, field): {"value": classes[int(hard[index])], "share": round(float(confidence[index]), 4),
+    updates = {(task, field): {"value": None if tied[index] else classes[int(hard[index])],
+                               "share": round(float(confidence[index]), 4),
                                "calibrated": None if calibrated is None else round(float(calibrated[index]), 4),
                                "posterior": dict(zip(map(str, classes), posteriors[index].tolist(), strict=True)),
                                "method": used, "run": run.pk}
@@ -386,11 +391,12 @@ def known_worker_posteriors(stage: Stage, answers: list[Answer]
                                    [matrices.get(worker, fallback) for worker, _ in given],
                                    np.array(list(prior.values())))
         best = int(np.argmax(posterior))
+        tied = int((posterior >= posterior[best] - TIE_TOLERANCE).sum()) > 1
         calibrated = None
         if field in run.calibration:
             vote_share = sum(label == labels[best] for _, label in given) / len(given)
             features = describe_consensus({"ds": [posterior[best]], "mv": [vote_share]}, [len(given)])
             calibrated = float(Calibration.from_json(run.calibration[field]).probability_right(features)[0])
         distribution = dict(zip(labels, np.round(posterior, 4).tolist(), strict=True))
-        result[field] = (labels[best], float(posterior[best]), calibrated, distribution, run.pk)
+        result[field] = (None if tied else labels[best], float(posterior[best]), calibrated, distribution, run.pk)
     return run.method, result

@@ -208,3 +208,24 @@ def test_a_reviewer_cannot_accept_a_tie(api_client, project, reviewer):
     corrected = api_client.post(f"/api/assignments/{task['assignment']}/answer/",
                                 {"verdict": "correct", "value": {"view": "A4C", "quality": "good"}}, format="json")
     assert corrected.status_code == 201
+
+
+@pytest.mark.parametrize("method", ["auto", "mace", "ds"])
+def test_a_whole_stage_run_keeps_a_tie_a_tie(api_client, project, reviewer, method):
+    # Two newcomers who disagree: every model's posterior is 50/50, and a tie rule must not make a label
+    # a reviewer could then accept.
+    stage = new_stage(project, redundancy=2)
+    review = review_stage(project)
+    item = new_item(project)
+    task = answer_item(stage, item, [{"view": "A4C", "quality": "good"}, {"view": "PLAX", "quality": "good"}])
+
+    reestimate_stage(stage_id=stage.pk, method=method)
+
+    view = Consensus.objects.get(task=task).fields["view"]
+    assert view["value"] is None and view["posterior"]["A4C"] == view["posterior"]["PLAX"]
+    api_client.force_authenticate(reviewer)
+    served = api_client.post(f"/api/projects/{project.slug}/stages/{review.pk}/next/").json()
+    assert served["accept"] == {**served["accept"], "allowed": False, "reason": "tie"}
+    refused = api_client.post(f"/api/assignments/{served['assignment']}/answer/", {"verdict": "accept"},
+                              format="json")
+    assert refused.status_code == 409
