@@ -258,10 +258,18 @@ def worker_history(stage: Stage, worker) -> dict:
         "answers": answers.count(),
         "answers_today": answers.filter(created_at__date=today).count(),
         "recent": [{"at": answer.created_at, "item": answer.task.item_id, "skipped": answer.skip_reason,
-                    "known_answer": answer.task.kind if answer.task.kind != Task.Kind.NORMAL else None,
-                    "correct": (answer.gold_score or {}).get("correct") if answer.task.kind != Task.Kind.NORMAL
-                    else None} for answer in recent],
+                    "known_answer": _revealed_kind(answer),
+                    "correct": (answer.gold_score or {}).get("correct") if _revealed_kind(answer) else None}
+                   for answer in recent],
     }
+
+
+def _revealed_kind(answer: Answer) -> str | None:
+    """What a worker may learn of an item they answered: a gold or qualification item is named once
+    answered; a skipped gold item stays unmarked (else skipping would tell which items are gold)."""
+    if answer.task.kind == Task.Kind.NORMAL or (answer.skip_reason and answer.task.kind == Task.Kind.GOLD):
+        return None
+    return answer.task.kind
 
 
 # Answers of a project's stages counted per stage and per hour of the last day, in one pass:

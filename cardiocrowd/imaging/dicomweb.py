@@ -337,7 +337,9 @@ def parse_frame_list(text: str, frame_count: int) -> list[int]:
             raise ParseError(f"frame {frame} is out of range: the instance has frames 1..{frame_count}")
     if not frames:
         raise ParseError("no frame numbers given")
-    return frames
+    # Each frame once, in the order first asked: a repeated list (frames/1,1,1,…) must not multiply a
+    # small URL into megabytes, so a response is at most the instance's frames.
+    return list(dict.fromkeys(frames))
 
 
 class FramesView(DicomWebView):

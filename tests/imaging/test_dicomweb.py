@@ -87,6 +87,18 @@ def test_frames_come_in_the_stored_syntax_when_any_is_accepted(api_client, revie
     assert parts[0][0]["Content-Type"] == "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.50"
 
 
+def test_a_repeated_frame_is_sent_once(api_client, reviewer, echo):
+    api_client.force_authenticate(reviewer)
+    stored = pydicom.dcmread(echo_path(echo))
+    expected = list(pydicom.encaps.generate_frames(stored.PixelData, number_of_frames=120))
+
+    response = api_client.get(instance_url(echo) + "/frames/" + ",".join(["60", "1"] + ["1"] * 1900 + ["60"]),
+                              HTTP_ACCEPT='multipart/related; type="application/octet-stream"; transfer-syntax=*')
+
+    assert response.status_code == 200
+    assert [payload for _, payload in parse_multipart(response)] == [expected[59], expected[0]]
+
+
 def test_frames_can_be_asked_for_uncompressed(api_client, reviewer, echo):
     api_client.force_authenticate(reviewer)
 

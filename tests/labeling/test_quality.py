@@ -1,6 +1,7 @@
 """Worker quality: gold scoring, the adaptive gold rate, qualification and blocking."""
 import pytest
 
+from cardiocrowd.accounts.models import Membership
 from cardiocrowd.imaging.models import Study
 from labeling.assignment import WorkerBlocked, claim_next_task, submit_answer
 from labeling.design import add_items_to_stage, save_settings
@@ -8,7 +9,7 @@ from labeling.models import Item, Task, WorkerQuality
 from labeling.quality import PROVEN_AFTER_GOLD, gold_rate, make_gold, score_against_gold
 from labeling.templates import TEMPLATES
 from tests.conftest import new_stage
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory
 
 VIEWS = TEMPLATES["echo-view-classification"]["schema"]
 A4C = {"view": "A4C", "quality": "good"}
@@ -101,3 +102,20 @@ def test_a_stage_that_asks_for_a_qualification_without_items_says_so(project):
 
     with pytest.raises(WorkerBlocked, match="no qualification items yet"):
         claim_next_task(stage=stage, worker=UserFactory())
+
+
+def test_a_skipped_gold_item_is_not_revealed_in_the_workers_record(api_client, project, gold_stage):
+    stage, gold = gold_stage
+    worker = MembershipFactory(project=project, role=Membership.Role.CROWD).user
+    skipped = claim_next_task(stage=stage, worker=worker)
+    submit_answer(assignment=skipped, value={}, skip_reason="poor image quality")
+    answered = claim_next_task(stage=stage, worker=worker)
+    submit_answer(assignment=answered, value=A4C)
+    api_client.force_authenticate(worker)
+
+    recent = api_client.get(f"/api/projects/{project.slug}/stages/{stage.pk}/me/").json()["recent"]
+
+    assert skipped.task_id == gold.pk and answered.task.kind == "normal"
+    assert [(entry["skipped"], entry["known_answer"], entry["correct"]) for entry in recent] == [
+        ("", None, None), ("poor image quality", None, None)]
+    assert "gold" not in str(recent)
