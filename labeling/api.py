@@ -352,6 +352,14 @@ class ItemHistoryView(APIView):
         return Response(selectors.item_history(item))
 
 
+def _row_id(text: str) -> int:
+    """A whole number a bigint column can compare with (ValueError otherwise)."""
+    value = int(text)
+    if not -2**63 <= value < 2**63:
+        raise ValueError(text)
+    return value
+
+
 class AuditListView(APIView):
     @extend_schema(responses={200: AuditEventOutput(many=True)}, summary="The project's audit trail, newest first "
                    "(admins)", parameters=[OpenApiParameter("item", int), OpenApiParameter("action", str),
@@ -362,14 +370,18 @@ class AuditListView(APIView):
         events = AuditEvent.objects.filter(project=access.project).select_related("actor", "schema")
         try:
             if request.query_params.get("item"):
-                events = events.filter(item_id=int(request.query_params["item"]))
+                events = events.filter(item_id=_row_id(request.query_params["item"]))
             if request.query_params.get("before"):
-                events = events.filter(pk__lt=int(request.query_params["before"]))
-            limit = min(int(request.query_params.get("limit", 100)), 1000)
-        except ValueError:
-            raise ValidationError({"detail": ["item, before and limit are whole numbers"]}) from None
-        if request.query_params.get("action"):
-            events = events.filter(action=request.query_params["action"])
+                events = events.filter(pk__lt=_row_id(request.query_params["before"]))
+            limit = int(request.query_params.get("limit", 100))
+            if not 1 <= limit <= 1000:
+                raise ValueError
+        except (ValueError, OverflowError):
+            raise ValidationError({"detail": ["item and before are whole numbers, limit one from 1 to 1000"]}) from None
+        if action := request.query_params.get("action"):
+            if "\x00" in action:
+                raise ValidationError({"detail": ["action contains a NUL character"]})
+            events = events.filter(action=action)
         return Response(AuditEventOutput(events.order_by("-pk")[:limit], many=True).data)
 
 

@@ -34,6 +34,7 @@ IMAGE_MEDIA_TYPES = {
     "image/dicom-rle": "1.2.840.10008.1.2.5",
 }
 MAX_QIDO_LIMIT = 1000
+MAX_QIDO_OFFSET = 10_000_000
 
 
 class PassThroughNegotiation(BaseContentNegotiation):
@@ -151,7 +152,16 @@ def _paginate(request: Request, queryset: QuerySet) -> QuerySet:
         offset = int(request.query_params.get("offset", 0))
     except ValueError:
         raise ParseError("limit and offset must be integers") from None
+    if not 0 <= offset <= MAX_QIDO_OFFSET:  # PostgreSQL's OFFSET is a bigint: bound it before it gets there
+        raise ParseError(f"offset must be from 0 to {MAX_QIDO_OFFSET}")
     return queryset[offset: offset + max(limit, 0)]
+
+
+def _query_text(request: Request) -> None:
+    """Refuse a query value PostgreSQL cannot compare: text with a NUL character."""
+    for key, values in request.query_params.lists():
+        if any("\x00" in value for value in values):
+            raise ParseError(f"query parameter {key} contains a NUL character")
 
 
 def _ui(value: str) -> dict:
@@ -159,6 +169,7 @@ def _ui(value: str) -> dict:
 
 
 def _study_filters(request: Request, instances: QuerySet) -> QuerySet:
+    _query_text(request)
     params = request.query_params
     if value := params.get("StudyInstanceUID") or params.get("0020000D"):
         instances = instances.filter(series__study__study_uid__in=value.split(","))
@@ -177,6 +188,7 @@ def _study_filters(request: Request, instances: QuerySet) -> QuerySet:
 
 
 def _series_filters(request: Request, instances: QuerySet) -> QuerySet:
+    _query_text(request)
     params = request.query_params
     if value := params.get("SeriesInstanceUID") or params.get("0020000E"):
         instances = instances.filter(series__series_uid__in=value.split(","))

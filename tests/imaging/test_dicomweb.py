@@ -51,6 +51,20 @@ def test_qido_lists_studies_series_and_instances_for_an_expert(api_client, revie
     assert len(instances) == 3 and all(i["00080060"]["Value"] == ["MR"] for i in instances)
 
 
+@pytest.mark.parametrize(("query", "problem"), [
+    ("offset=-5", "offset must be from 0"), ("offset=100000000000000000000", "offset must be from 0"),
+    ("offset=1e20", "limit and offset must be integers"), ("PatientID=%00", "PatientID contains a NUL character"),
+    ("Modality=CT%00", "Modality contains a NUL character")])
+def test_a_malformed_qido_query_is_a_400_naming_the_problem(api_client, reviewer, echo_project, query, problem):
+    api_client.force_authenticate(reviewer)
+
+    responses = [api_client.get(f"/dicomweb/{echo_project.slug}/{level}?{query}") for level in ("studies", "series",
+                                                                                                 "instances")]
+
+    assert [response.status_code for response in responses] == [400, 400, 400]
+    assert all(problem in response.json()["detail"] for response in responses)
+
+
 def test_qido_matches_modalities_in_study_without_counting_twice(api_client, reviewer, echo_project):
     api_client.force_authenticate(reviewer)
 

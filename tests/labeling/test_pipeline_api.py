@@ -358,3 +358,14 @@ def test_an_admin_tunes_a_stage_but_not_its_kind_or_schema(design):
     assert by_crowd.status_code == 403
     event = next(e for e in admin.call("get", "/audit/?action=stage.tuned").json())
     assert event["detail"]["changed"]["redundancy"] == [2, 4] and event["actor"] == "admin"
+
+
+@pytest.mark.parametrize("query", ["limit=-1", "limit=0", "limit=99999999999999999999999", "action=%00",
+                                   "item=99999999999999999999999", "before=x"])
+def test_a_malformed_audit_query_is_a_400_naming_the_problem(api_client, project, admin_user, query):
+    api_client.force_authenticate(admin_user)
+
+    response = api_client.get(f"/api/projects/{project.slug}/audit/?{query}")
+
+    assert response.status_code == 400
+    assert "NUL" in str(response.json()) or "limit" in str(response.json())
