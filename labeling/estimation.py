@@ -173,8 +173,7 @@ def _learn_categories(stage: Stage, field: str, given: list, known: dict, method
     used = METHOD_NAMES[result.method]
     counts = np.bincount(answers.workers, minlength=answers.n_workers)
     classes = [label.item() if isinstance(label, np.generic) else label for label in answers.classes]
-    confusions = result.confusion if result.confusion is not None else np.stack(
-        [_symmetric(reliability, answers.n_classes) for reliability in result.worker_reliability])
+    confusions = result.worker_confusion()
     estimates = []
     for index, worker in enumerate(answers.worker_ids):
         worker = worker.item() if isinstance(worker, np.generic) else worker
@@ -280,14 +279,6 @@ def field_confidence(entry: dict) -> float:
     model's probability (or vote share)."""
     calibrated = entry.get("calibrated")
     return entry["share"] if calibrated is None else calibrated
-
-
-def _symmetric(reliability: float, n_classes: int) -> np.ndarray:
-    """The confusion matrix of a one-parameter worker: right with `reliability`, else uniform."""
-    if n_classes == 1:
-        return np.ones((1, 1))
-    wrong = (1 - reliability) / (n_classes - 1)
-    return np.full((n_classes, n_classes), wrong) + np.eye(n_classes) * (reliability - wrong)
 
 
 def _revise_consensus(stage: Stage, updates: dict, run: ConsensusRun) -> int:
